@@ -1,0 +1,319 @@
+"""One validated config: ``mentor.yaml`` -> pydantic models, ``--set a.b=value`` overrides.
+
+Every field is typed, defaulted and described; the descriptions become the comments of the
+``mentor.yaml`` that ``mentor init`` writes, so the file documents itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mentor.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    path: str = Field(
+        "models/tiny",
+        description="Base model: a local Hugging Face directory (absolute, or relative to the workspace).",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype: auto = bfloat16 on a GPU, float32 on the CPU."
+    )
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
+        "sdpa", description="Attention backend passed to transformers."
+    )
+
+
+class ChatConfig(Section):
+    template: str = Field(
+        "model",
+        description="Chat template: 'model' uses the tokenizer's own; otherwise a path to a Jinja file.",
+    )
+    enable_thinking: bool = Field(
+        False, description="Render Qwen3-style templates with thinking on (off: empty think block)."
+    )
+    default_system_prompt: str | None = Field(
+        None,
+        description="System prompt added only to rows that have none; the data's own system turns are kept.",
+    )
+    train_on: Literal["all_assistant", "last_assistant"] = Field(
+        "all_assistant", description="Which assistant turns of a multi-turn row carry loss."
+    )
+
+
+class DataConfig(Section):
+    holdout_fraction: float = Field(
+        0.05, ge=0.0, lt=1.0, description="Share of each file held out for validation."
+    )
+    holdout_max: int = Field(100, ge=0, description="At most this many held-out rows per file.")
+    on_overlength: Literal["refuse", "drop"] = Field(
+        "refuse",
+        description="A row longer than training.max_length: refuse the file, or drop the row to quarantine.",
+    )
+    tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
+
+
+class TrainingConfig(Section):
+    method: Literal["lora", "qlora", "full"] = Field("lora", description="Fine-tuning method.")
+    lora_targets: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="LoRA target modules: 'all-linear' or a list of module names."
+    )
+    lora_r: int = Field(64, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(64, ge=1, description="LoRA alpha (the users set alpha = r).")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout.")
+    learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate.")
+    schedule: Literal["constant", "cosine", "wsd"] = Field(
+        "cosine", description="LR schedule of the lineage (never restarts per file)."
+    )
+    warmup_steps: int = Field(100, ge=0, description="Warmup steps, once per lineage.")
+    horizon_tokens: int = Field(
+        50_000_000,
+        ge=1,
+        description="Schedule length in trained tokens for cosine/wsd decay over the lineage.",
+    )
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Floor of the decay, x peak LR.")
+    wsd_decay_fraction: float = Field(
+        0.1, gt=0.0, le=1.0, description="wsd: share of the horizon spent decaying."
+    )
+    batch_size: int = Field(2, ge=1, description="Micro-batch size (sequences per device step).")
+    grad_accum: int = Field(8, ge=1, description="Gradient accumulation steps.")
+    max_length: int = Field(2048, ge=16, description="Longest trained sequence in tokens.")
+    packing: bool = Field(
+        True, description="Pack examples into sequences (exact per-example masks)."
+    )
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    save_steps: int = Field(200, ge=1, description="Checkpoint every N optimizer steps.")
+    logging_steps: int = Field(10, ge=1, description="Log metrics every N optimizer steps.")
+    seed: int = Field(42, description="Seed of row order, held-out split and initialisation.")
+    bf16: Literal["auto", "on", "off"] = Field(
+        "auto", description="bf16 mixed precision: auto = on a GPU with bf16, off on the CPU."
+    )
+    report_to: list[str] = Field(
+        default_factory=list, description="Trackers passed to the Trainer (tensorboard, wandb...)."
+    )
+    epochs_per_file: int = Field(1, ge=1, description="Passes over each file.")
+
+
+class EvalConfig(Section):
+    benchmarks: list[str] = Field(
+        default_factory=lambda: ["syllo_easy_100", "syllo_medium_100", "syllo_hard_100"],
+        description="Benchmark suite of the full evaluation.",
+    )
+    quick_per_tier: int = Field(
+        30, ge=0, description="Puzzles per tier in the quick benchmark after each file."
+    )
+    live_every: int = Field(10, ge=0, description="Live preview every N steps (0 = off).")
+    val_every: int = Field(50, ge=0, description="Validation loss every N steps (0 = off).")
+    probe_count: int = Field(8, ge=1, description="Probe puzzles in a live preview.")
+    batch_size: int = Field(32, ge=1, description="Generation batch size of evaluations.")
+    max_new_tokens: int | None = Field(
+        None, description="New-token cap; unset = sized to the task (full hard answers fit)."
+    )
+    gate_metric: str = Field("solved", description="Metric of the regression gate.")
+    gate_alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="A drop significant at this level refuses promotion."
+    )
+    gate_enabled: bool = Field(True, description="Promote only versions that pass the gate.")
+    full_when_idle: bool = Field(True, description="Run the full suite when the daemon is idle.")
+
+
+class DaemonConfig(Section):
+    settle_seconds: float = Field(
+        2.0, ge=0.0, description="A file is taken once size and mtime are unchanged this long."
+    )
+    poll_seconds: float = Field(1.0, gt=0.0, description="Polling fallback interval.")
+    default_priority: Literal["high", "normal", "low"] = Field(
+        "normal", description="Priority of files dropped into the inbox."
+    )
+    max_attempts: int = Field(3, ge=1, description="Attempts before a job is failed for good.")
+    backoff_seconds: float = Field(30.0, ge=0.0, description="Wait before a retry (doubles).")
+    consolidate_at: str | None = Field(
+        None, description="Daily consolidation time HH:MM when idle (unset = never)."
+    )
+    snapshot_at: str | None = Field("02:00", description="Daily snapshot time HH:MM.")
+    min_free_gib: float = Field(
+        5.0, ge=0.0, description="Disk guard: refuse to start training below this free space."
+    )
+    keep_last: int = Field(3, ge=1, description="Retention: keep the last K checkpoints.")
+    keep_best: int = Field(3, ge=0, description="Retention: keep the K best versions by eval.")
+    keep_daily_days: int = Field(7, ge=0, description="Retention: one version per day for D days.")
+    disk_budget_gib: float = Field(50.0, gt=0.0, description="Retention disk budget.")
+
+
+class ServeConfig(Section):
+    host: str = Field("127.0.0.1", description="Bind address (other than loopback needs a key).")
+    port: int = Field(9000, ge=1, le=65535, description="REST API and dashboard port.")
+    api_keys: list[str] = Field(
+        default_factory=list, description="sha256 hashes of accepted bearer keys."
+    )
+    max_tokens: int = Field(2048, ge=1, description="Cap on max_tokens of one request.")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="Cap on a request body.")
+    max_concurrency: int = Field(64, ge=1, description="Requests in flight at once.")
+    adapter_pool: int = Field(4, ge=1, description="Adapters kept loaded (LRU).")
+    batch_wait_ms: float = Field(5.0, ge=0.0, description="Wait to gather a batch of requests.")
+
+
+class SmtpConfig(Section):
+    host: str | None = Field(None, description="SMTP server (unset = no mail).")
+    port: int = Field(587, description="SMTP port.")
+    sender: str | None = Field(None, description="From address.")
+    to: list[str] = Field(default_factory=list, description="Recipients.")
+
+
+class ReportConfig(Section):
+    time: str = Field("07:00", description="Daily report time HH:MM.")
+    webhook: str | None = Field(None, description="URL the daily report summary is POSTed to.")
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="Mail delivery.")
+
+
+class CostConfig(Section):
+    gpu_price_per_hour: float = Field(0.0, ge=0.0, description="GPU price for cost reports.")
+
+
+class Config(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Base model.")
+    chat: ChatConfig = Field(default_factory=ChatConfig, description="Chat template and prompts.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Data checks and splits.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="Daemon.")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="REST API and dashboard.")
+    report: ReportConfig = Field(default_factory=ReportConfig, description="Reports.")
+    cost: CostConfig = Field(default_factory=CostConfig, description="Costs.")
+
+    def model_path(self, home: Path) -> Path:
+        p = Path(self.model.path).expanduser()
+        return p if p.is_absolute() else home / p
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["training.lr=1e-4", ...]`` -> nested dict; values are parsed as YAML scalars."""
+    nested: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--set {pair!r}: expected KEY=VALUE", hint="e.g. --set training.lora_r=32"
+            )
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {pair!r}: {part} is both a value and a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def format_errors(err: ValidationError, source: str) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (see `mentor config show` for the valid ones)"
+        lines.append(f"{source}: {loc}: {msg}")
+    return lines
+
+
+def build(
+    raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "config"
+) -> Config:
+    merged = _merge(raw, parse_overrides(overrides))
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as err:
+        lines = format_errors(err, source)
+        raise ConfigError("; ".join(lines)) from None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: not found", hint="create a workspace with `mentor init`"
+        ) from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return raw
+
+
+def load(path: Path, overrides: list[str] | None = None) -> Config:
+    return build(read_yaml(path), overrides, source=str(path))
+
+
+def validate_file(path: Path, overrides: list[str] | None = None) -> list[str]:
+    """Every error of the file at once (empty list when valid)."""
+    try:
+        raw = read_yaml(path)
+    except ConfigError as err:
+        return [str(err)]
+    try:
+        Config.model_validate(_merge(raw, parse_overrides(overrides)))
+    except ValidationError as err:
+        return format_errors(err, str(path))
+    return []
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    return cfg.model_dump(mode="json")
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def commented_yaml(cfg: Config | None = None) -> str:
+    """The whole config as YAML with each field's description as a comment above it."""
+    cfg = cfg or Config()
+    out = [
+        "# mentor workspace config. Every key is optional; the values below are the defaults.",
+        "# Override any of them for one command with --set section.key=value.",
+        "",
+    ]
+
+    def emit(model: BaseModel, indent: int) -> None:
+        pad = "  " * indent
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if field.description:
+                out.append(f"{pad}# {field.description}")
+            if isinstance(value, BaseModel):
+                out.append(f"{pad}{name}:")
+                emit(value, indent + 1)
+                if indent == 0:
+                    out.append("")
+            else:
+                dumped = yaml.safe_dump({name: value}, default_flow_style=True, allow_unicode=True)
+                out.append(pad + dumped.strip().removeprefix("{").removesuffix("}"))
+
+    emit(cfg, 0)
+    return "\n".join(out).rstrip() + "\n"

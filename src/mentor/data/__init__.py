@@ -1,0 +1,1 @@
+"""Data: read JSONL formats, validate, chat template + loss masks, packing."""

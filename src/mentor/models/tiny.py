@@ -1,0 +1,137 @@
+"""The tiny model factory: a Qwen3-architecture causal LM built from a config, with a byte-level
+BPE tokenizer trained here. Tests and the demo use it; nothing is downloaded.
+
+The tokenizer is trained on SYLLO text and carries the SYLLO renderer's fixed strings as added
+(non-special) tokens: the text and its decoding are unchanged, but a puzzle gets much shorter, so
+a tiny model sees more puzzles per second (``spec/demo-notes.md``). Same seed, same files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Literal
+
+from mentor.models.chat_template import CHATML_QWEN3_STYLE
+
+log = logging.getLogger(__name__)
+
+Size = Literal["xs", "s", "m"]
+
+# hidden, layers, heads, kv heads, ffn, vocab
+SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
+    "xs": (128, 4, 4, 2, 384, 2048),
+    "s": (256, 6, 8, 4, 768, 4096),
+    "m": (512, 8, 8, 4, 1536, 8192),
+}
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+THINK_TOKENS = ["<think>", "</think>"]
+CORPUS_PUZZLES = 1500
+
+
+def _corpus(seed: int) -> tuple[list[str], list[str]]:
+    """Training text for the tokenizer and the fixed strings to add as whole tokens."""
+    try:  # TEMPORARY until the SYLLO generator lands
+        from mentor.tasks.syllo.scaffold import corpus, scaffold_strings
+    except ImportError:
+        rng = random.Random(seed)
+        words = [
+            "the",
+            "model",
+            "learns",
+            "words",
+            "from",
+            "clues",
+            "and",
+            "tiles",
+            "syllable",
+            "bank",
+            "answer",
+        ]
+        texts = [" ".join(rng.choice(words) for _ in range(40)) for _ in range(200)]
+        return texts, []
+
+    texts = corpus(CORPUS_PUZZLES, seed)
+    # Chat framing as the template renders it, so role headers merge too.
+    texts += [f"<|im_start|>user\n{t}<|im_end|>\n<|im_start|>assistant\n" for t in texts[:50]]
+    return texts, scaffold_strings()
+
+
+def train_tokenizer(vocab_size: int, seed: int):  # -> PreTrainedTokenizerFast
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    texts, scaffold = _corpus(seed)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    extra = [s for s in dict.fromkeys([*THINK_TOKENS, *scaffold]) if s]
+    tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in extra])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        bos_token=None,
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        model_max_length=32768,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHATML_QWEN3_STYLE
+    return fast
+
+
+def build_tiny(out: Path, *, size: Size = "xs", seed: int = 0) -> Path:
+    """Write a tiny Qwen3 model + tokenizer to ``out`` in the Hugging Face layout."""
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    hidden, layers, heads, kv_heads, ffn, vocab = SIZES[size]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(seed)
+    tokenizer = train_tokenizer(vocab, seed)
+    tokenizer.save_pretrained(out)
+
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    cfg = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=hidden // heads,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+        bos_token_id=eot,
+        eos_token_id=im_end,
+        pad_token_id=eot,
+        dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[im_end, eot], pad_token_id=eot, bos_token_id=eot, do_sample=False
+    )
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "mentor_tiny.json").write_text(
+        json.dumps({"size": size, "seed": seed, "parameters": model.num_parameters()}, indent=2)
+        + "\n"
+    )
+    log.info("tiny model %s (%d parameters) at %s", size, model.num_parameters(), out)
+    return out

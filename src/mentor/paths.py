@@ -1,0 +1,174 @@
+"""The one module that knows the workspace layout (DESIGN.md, "Workspace").
+
+Everything else asks a :class:`Workspace` for paths; no other module joins workspace path
+strings by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mentor.errors import WorkspaceError
+
+CONFIG_NAME = "mentor.yaml"
+HOME_ENV = "MENTOR_HOME"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A mentor home directory."""
+
+    home: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / CONFIG_NAME
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / "inbox"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def done(self) -> Path:
+        return self.data / "done"
+
+    @property
+    def failed(self) -> Path:
+        return self.data / "failed"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.data / "quarantine"
+
+    @property
+    def cache(self) -> Path:
+        return self.data / "cache"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def current(self) -> Path:
+        """The live lineage: adapter + trainer state in the HF checkpoint layout."""
+        return self.home / "model" / "current"
+
+    @property
+    def versions(self) -> Path:
+        return self.home / "versions"
+
+    def version_dir(self, name: str) -> Path:
+        return self.versions / name
+
+    @property
+    def backups(self) -> Path:
+        return self.home / "backups"
+
+    @property
+    def runs(self) -> Path:
+        return self.home / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+    @property
+    def evals(self) -> Path:
+        return self.home / "evals"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def status_dir(self) -> Path:
+        return self.home / "status"
+
+    @property
+    def status_file(self) -> Path:
+        return self.status_dir / "training_status.json"
+
+    @property
+    def control_file(self) -> Path:
+        """Where the CLI leaves pause/resume/skip/stop requests for the training process."""
+        return self.status_dir / "control.json"
+
+    @property
+    def db(self) -> Path:
+        return self.home / "state.db"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "daemon.pid"
+
+    def layout(self) -> list[Path]:
+        """Every directory ``mentor init`` creates."""
+        return [
+            self.inbox,
+            self.done,
+            self.failed,
+            self.quarantine,
+            self.cache,
+            self.models,
+            self.current,
+            self.versions,
+            self.backups,
+            self.runs,
+            self.evals,
+            self.reports,
+            self.status_dir,
+            self.logs,
+        ]
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def require(self) -> Workspace:
+        if not self.exists():
+            raise WorkspaceError(
+                f"{self.home}: not a mentor workspace (no {CONFIG_NAME})",
+                hint=f"create one with `mentor init {self.home}`",
+            )
+        return self
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Workspace:
+    """--home, else $MENTOR_HOME, else the current directory when it holds mentor.yaml."""
+    if explicit:
+        return Workspace(Path(explicit).expanduser().resolve()).require()
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Workspace(Path(env).expanduser().resolve()).require()
+    cwd = Path.cwd()
+    if (cwd / CONFIG_NAME).is_file():
+        return Workspace(cwd.resolve())
+    raise WorkspaceError(
+        f"no workspace: {cwd} holds no {CONFIG_NAME} and neither --home nor ${HOME_ENV} is set",
+        hint="create one with `mentor init DIR --model tiny`, then pass --home DIR",
+    )
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so readers see the old or the new content, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    import json
+
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
