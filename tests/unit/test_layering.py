@@ -21,7 +21,7 @@ LAYERS = {
     "daemon": 4,
     "analysis": 4,
     "tune": 4,
-    "monitor": 4,
+    "monitor": 1,  # system figures and the status snapshot: training writes them
     "serve": 5,
     "cli": 6,
 }
