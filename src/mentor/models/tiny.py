@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from pathlib import Path
 from typing import Literal
 
@@ -29,30 +28,12 @@ SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
-CORPUS_PUZZLES = 1500
+CORPUS_PUZZLES = 800
 
 
 def _corpus(seed: int) -> tuple[list[str], list[str]]:
     """Training text for the tokenizer and the fixed strings to add as whole tokens."""
-    try:  # TEMPORARY until the SYLLO generator lands
-        from mentor.tasks.syllo.scaffold import corpus, scaffold_strings
-    except ImportError:
-        rng = random.Random(seed)
-        words = [
-            "the",
-            "model",
-            "learns",
-            "words",
-            "from",
-            "clues",
-            "and",
-            "tiles",
-            "syllable",
-            "bank",
-            "answer",
-        ]
-        texts = [" ".join(rng.choice(words) for _ in range(40)) for _ in range(200)]
-        return texts, []
+    from mentor.tasks.syllo.scaffold import corpus, scaffold_strings
 
     texts = corpus(CORPUS_PUZZLES, seed)
     # Chat framing as the template renders it, so role headers merge too.
@@ -100,7 +81,6 @@ def build_tiny(out: Path, *, size: Size = "xs", seed: int = 0) -> Path:
     hidden, layers, heads, kv_heads, ffn, vocab = SIZES[size]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    random.seed(seed)
     tokenizer = train_tokenizer(vocab, seed)
     tokenizer.save_pretrained(out)
 

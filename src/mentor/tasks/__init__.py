@@ -1,0 +1,1 @@
+"""Built-in tasks: evaluators and data generators (SYLLO)."""
