@@ -1,0 +1,233 @@
+"""Training throughput: mentor's train_file against the plain recipe, same data, model and steps.
+
+Plain recipe: HF Trainer + PEFT LoRA r=64 (alpha 64, dropout 0.05, all linear), padded batches,
+batch 2 x accumulation 8. mentor: its defaults (LoRA r=64, packing) with bf16 autocast
+(``training.bf16=on``; on this CPU autocast doubles throughput, spec/demo-notes.md).
+Both report non-padding input tokens per second. The last line is one JSON object.
+
+    .venv/bin/python benchmarks/perf/train.py --steps 4            # CPU, tiny model
+    .venv/bin/python benchmarks/perf/train.py --gpu --steps 20     # Qwen3-0.6B shape, bf16, seq 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _model(tmp: Path, gpu: bool) -> Path:
+    from mentor.models.tiny import build_tiny
+
+    path = build_tiny(tmp / "tiny", size="xs", seed=0)
+    if not gpu:
+        return path
+    import torch
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    cfg = Qwen3Config(
+        vocab_size=151936,
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=40960,
+        tie_word_embeddings=True,
+        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tok.pad_token_id,
+        dtype="bfloat16",
+    )
+    torch.manual_seed(0)
+    out = tmp / "qwen3-0.6b-shape"
+    Qwen3ForCausalLM(cfg).to(torch.bfloat16).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def _data(tmp: Path, n: int) -> Path:
+    from mentor.tasks.syllo.generate import generate
+
+    f = tmp / "mix.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in generate(n, 11, tier="mixed")))
+    return f
+
+
+def run_mentor(model: Path, data: Path, steps: int, max_length: int, tmp: Path, gpu: bool) -> dict:
+    import torch
+
+    from mentor.config import Config
+    from mentor.paths import Workspace
+    from mentor.train import train_file
+
+    ws = Workspace(tmp / "ws")
+    for d in ws.layout():
+        d.mkdir(parents=True, exist_ok=True)
+    cfg = Config()
+    cfg.model.path = str(model)
+    cfg.training.max_length = max_length
+    cfg.training.bf16 = "on"
+    cfg.training.save_steps = 10**6
+    cfg.eval.val_every = 0
+    cfg.data.holdout_max = 0
+    calls = {"n": 0}
+
+    def control() -> str | None:
+        calls["n"] += 1
+        return "stop" if calls["n"] >= steps else None
+
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    o = train_file(ws, cfg, data, control=control)
+    return {
+        "tokens_per_s": o.metrics["tokens_per_s"],
+        "trained_tokens_per_s": o.metrics["trained_tokens_per_s"],
+        "steps": o.global_step,
+        "rows": o.rows_trained,
+        "peak_mem_gib": o.metrics["mem_gib"],
+    }
+
+
+def run_plain(model: Path, data: Path, steps: int, max_length: int, tmp: Path, gpu: bool) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    tok = AutoTokenizer.from_pretrained(str(model))
+    tok.padding_side = "right"
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    feats = []
+    for r in rows:
+        msgs = r["messages"]
+        prompt = tok.apply_chat_template(
+            msgs[:-1], tokenize=False, add_generation_prompt=True, enable_thinking=False
+        )
+        full = tok.apply_chat_template(msgs, tokenize=False, enable_thinking=False)
+        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        ids = tok(full, add_special_tokens=False)["input_ids"][:max_length]
+        labels = [-100] * min(len(p_ids), len(ids)) + ids[len(p_ids) :]
+        feats.append({"input_ids": ids, "labels": labels})
+
+    def collate(batch: list[dict]) -> dict:
+        w = max(len(b["input_ids"]) for b in batch)
+        pad = tok.pad_token_id
+        return {
+            "input_ids": torch.tensor(
+                [b["input_ids"] + [pad] * (w - len(b["input_ids"])) for b in batch]
+            ),
+            "labels": torch.tensor([b["labels"] + [-100] * (w - len(b["labels"])) for b in batch]),
+            "attention_mask": torch.tensor(
+                [[1] * len(b["input_ids"]) + [0] * (w - len(b["input_ids"])) for b in batch]
+            ),
+        }
+
+    dtype = torch.bfloat16 if gpu else torch.float32
+    m = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype).to("cuda" if gpu else "cpu")
+    m = get_peft_model(
+        m,
+        LoraConfig(
+            r=64,
+            lora_alpha=64,
+            lora_dropout=0.05,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
+    )
+    counted = {"tokens": 0, "t0": 0.0}
+
+    class Count(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            counted["t0"] = time.perf_counter()
+
+    class Counting(Trainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            counted["tokens"] += int(inputs["attention_mask"].sum())
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    args = TrainingArguments(
+        output_dir=str(tmp / "plain"),
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=8,
+        max_steps=steps,
+        learning_rate=2e-4,
+        bf16=gpu,
+        use_cpu=not gpu,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=10**6,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+    )
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    tr = Counting(
+        model=m, args=args, train_dataset=feats, data_collator=collate, callbacks=[Count()]
+    )
+    tr.train()
+    dt = time.perf_counter() - counted["t0"]
+    mem = torch.cuda.max_memory_allocated() / 2**30 if gpu else 0.0
+    if not gpu:
+        import psutil
+
+        mem = psutil.Process().memory_info().rss / 2**30
+    return {
+        "tokens_per_s": round(counted["tokens"] / dt, 1),
+        "steps": steps,
+        "peak_mem_gib": round(mem, 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--rows", type=int, default=400)
+    ap.add_argument(
+        "--gpu", action="store_true", help="Qwen3-0.6B shape, random weights, bf16, seq 1024"
+    )
+    a = ap.parse_args()
+    max_length = 1024
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        model = _model(tmp, a.gpu)
+        data = _data(tmp, a.rows)
+        plain = run_plain(model, data, a.steps, max_length, tmp, a.gpu)
+        mentor = run_mentor(model, data, a.steps, max_length, tmp, a.gpu)
+    ratio = (
+        round(mentor["tokens_per_s"] / plain["tokens_per_s"], 2) if plain["tokens_per_s"] else None
+    )
+    print(
+        f"plain recipe : {plain['tokens_per_s']:>10.1f} non-padding tokens/s, peak {plain['peak_mem_gib']} GiB"
+    )
+    print(
+        f"mentor       : {mentor['tokens_per_s']:>10.1f} non-padding tokens/s, peak {mentor['peak_mem_gib']} GiB"
+    )
+    print(f"ratio        : {ratio}")
+    print(
+        json.dumps(
+            {
+                "mode": "gpu" if a.gpu else "cpu",
+                "steps": a.steps,
+                "plain": plain,
+                "mentor": mentor,
+                "ratio": ratio,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

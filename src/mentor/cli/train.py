@@ -1,0 +1,179 @@
+"""``mentor train FILE...`` and ``mentor validate FILE``: the training core from the command line.
+
+``mentor train`` calls the same :func:`mentor.train.train_file` as the daemon's training child,
+synchronously, one file after the other. ``mentor pause|stop|skip`` (or writing
+``status/control.json``) reaches it through the control file; Ctrl-C / SIGTERM checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from mentor.cli.common import JsonOption, SetOption, console, out, print_json, state
+from mentor.errors import JobError
+
+OverlengthOption = Annotated[
+    str | None,
+    typer.Option(
+        "--on-overlength",
+        help="A row longer than training.max_length: refuse the file (default) or drop the row to quarantine.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("validate")(validate)
+
+
+def _fmt(v: Any, spec: str = ".4g") -> str:
+    return "-" if v is None else format(v, spec) if isinstance(v, (int, float)) else str(v)
+
+
+def validate(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSONL file to check (the whole file).")],
+    json_out: JsonOption = False,
+    on_overlength: OverlengthOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Check a training file the way training will read it: schema, exact token lengths,
+    duplicates, benchmark contamination, estimated tokens and time."""
+    from mentor.data.validate import validate_file
+    from mentor.errors import DataError
+    from mentor.models.loader import load_tokenizer
+
+    app = state(ctx)
+    ws = app.workspace()
+    cfg = app.config(set_)
+    tok = load_tokenizer(cfg.model_path(ws.home))
+    report = validate_file(ws, cfg, file, tokenizer=tok, on_overlength=on_overlength)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        t = Table(title=f"{file.name}: {'ok' if report.ok else 'REFUSED'}")
+        t.add_column("check")
+        t.add_column("value", justify="right")
+        t.add_row("rows (lines)", str(report.rows_total))
+        t.add_row("schema errors", str(report.error_count))
+        t.add_row("rows trainable", str(report.rows_trainable))
+        t.add_row(f"over max_length {report.max_length}", str(report.overlength_count))
+        for part in ("prompt", "answer", "total"):
+            s = report.lengths.get(part, {})
+            t.add_row(
+                f"{part} tokens p50/p95/p99/max",
+                "/".join(_fmt(s.get(k), ".0f") for k in ("p50", "p95", "p99", "max")),
+            )
+        t.add_row("exact duplicates", str(report.duplicates))
+        t.add_row("benchmark contamination", _fmt(report.contamination))
+        t.add_row("tokens (trainable rows)", f"{report.tokens:,}")
+        t.add_row(
+            "est. training time",
+            "-" if report.est_seconds is None else f"{report.est_seconds:.0f} s",
+        )
+        t.add_row("validation time", f"{report.seconds:.1f} s")
+        out.print(t)
+        if report.histogram:
+            peak = max(b["count"] for b in report.histogram) or 1
+            for b in report.histogram:
+                bar = "#" * round(30 * b["count"] / peak)
+                out.print(f"  {b['lo']:>6}-{b['hi']:<6} {b['count']:>7} {bar}")
+        for e in report.errors:
+            console.print(f"  {e}", highlight=False, markup=False)
+        if report.quarantine:
+            out.print(f"dropped {report.overlength_count} over-long row(s) to {report.quarantine}")
+    if not report.ok:
+        raise DataError("; ".join(report.problems))
+
+
+def train(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="JSONL files, trained in this order.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Train a file again even if already trained.")
+    ] = False,
+    on_overlength: OverlengthOption = None,
+    json_out: JsonOption = False,
+    set_: SetOption = None,
+) -> None:
+    """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row."""
+    from mentor.train import train_file
+
+    app = state(ctx)
+    ws = app.workspace()
+    cfg = app.config(set_)
+    outcomes = []
+    for f in files:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=json_out,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(f.name, total=None, info="validating")
+
+            def on_progress(p: dict[str, Any], task: Any = task, bar: Any = bar) -> None:
+                info = (
+                    f"loss {_fmt(p.get('loss'))}  lr {_fmt(p.get('lr'), '.2e')}  "
+                    f"{_fmt(p.get('trained_tokens_per_s'), '.0f')} trained tok/s"
+                )
+                bar.update(task, total=p["file_steps"], completed=p["file_step"], info=info)
+
+            outcome = train_file(
+                ws, cfg, f, progress=on_progress, force=force, on_overlength=on_overlength
+            )
+        outcomes.append(outcome)
+        if outcome.status != "completed":
+            break
+    if json_out:
+        print_json({"outcomes": [o.__dict__ for o in outcomes]})
+    else:
+        t = Table(title="training")
+        for col in (
+            "file",
+            "status",
+            "rows",
+            "next row",
+            "step",
+            "loss",
+            "val loss",
+            "tok/s",
+            "run",
+        ):
+            t.add_column(col)
+        for f, o in zip(files, outcomes, strict=False):
+            m = o.metrics
+            t.add_row(
+                f.name,
+                o.status,
+                f"{o.rows_trained}/{o.rows_total}",
+                str(o.next_row),
+                str(o.global_step),
+                _fmt(m.get("loss")),
+                _fmt(m.get("val_loss")),
+                _fmt(m.get("tokens_per_s"), ".0f"),
+                o.run_id or "-",
+            )
+        out.print(t)
+        for o in outcomes:
+            out.print(o.message)
+    last = outcomes[-1]
+    if last.status == "failed":
+        raise JobError(last.message)

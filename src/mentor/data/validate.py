@@ -1,0 +1,262 @@
+"""Validate a training file before anything is trained (DESIGN "The way of one file").
+
+The whole file is checked, never a sample: schema errors as ``file:line: reason``; token lengths
+of the exact chat-templated training text (the same tokenization training uses); rows longer than
+``training.max_length`` refused (or, with ``on_overlength=drop``, written to the quarantine with
+their line numbers); exact duplicates; benchmark contamination; estimated tokens and time.
+
+A file is trained only after :meth:`ValidationReport.raise_if_refused` passes; if validation
+itself raises, the caller never trains (no fail-open path exists: training takes its rows from
+the report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mentor.config import Config
+from mentor.data.chat import ChatRenderer
+from mentor.data.tokenize import ParsedFile, read_jsonl, tokenize_rows
+from mentor.errors import DataError
+from mentor.paths import Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 20  # errors / duplicates / hits listed in a report (all are counted)
+
+
+def _stats(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0, "p95": 0, "p99": 0, "max": 0, "mean": 0}
+    a = np.asarray(values)
+    return {
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "p99": float(np.percentile(a, 99)),
+        "max": int(a.max()),
+        "mean": round(float(a.mean()), 1),
+    }
+
+
+def _histogram(values: list[int], max_length: int, bins: int = 10) -> list[dict[str, int]]:
+    if not values:
+        return []
+    top = max(max_length, max(values))
+    edges = np.linspace(0, top, bins + 1)
+    counts, _ = np.histogram(np.asarray(values), bins=edges)
+    return [
+        {"lo": int(edges[i]), "hi": int(edges[i + 1]), "count": int(c)}
+        for i, c in enumerate(counts)
+    ]
+
+
+@dataclass
+class ValidationReport:
+    path: str
+    file_hash: str
+    max_length: int
+    on_overlength: str
+    rows_total: int = 0  # non-blank lines
+    rows_valid: int = 0  # rows that parse and render
+    rows_trainable: int = 0  # valid rows within max_length (after dropping)
+    errors: list[str] = field(default_factory=list)
+    error_count: int = 0
+    overlength: list[dict[str, int]] = field(default_factory=list)  # {line, tokens}
+    overlength_count: int = 0
+    quarantine: str | None = None
+    lengths: dict[str, dict[str, float]] = field(default_factory=dict)  # prompt/answer/total
+    histogram: list[dict[str, int]] = field(default_factory=list)
+    duplicates: int = 0
+    duplicate_lines: list[list[int]] = field(default_factory=list)  # [line, line of first copy]
+    contamination: int | None = None  # None: no checker available
+    contamination_hits: list[dict[str, Any]] = field(default_factory=list)
+    boundary_merges: int = 0  # tokens straddling a prompt/answer boundary
+    tokens: int = 0  # input tokens of the trainable rows
+    trained_tokens: int = 0  # label (answer) tokens of the trainable rows
+    tokens_per_s: float | None = None
+    tokens_per_s_source: str | None = None
+    est_seconds: float | None = None
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)  # why the file is refused (empty: ok)
+    # Not serialised: what training takes from the report.
+    parsed: ParsedFile | None = field(default=None, repr=False)
+    dataset: Any = field(default=None, repr=False)  # tokenized rows (datasets.Dataset)
+    keep: list[int] = field(default_factory=list, repr=False)  # dataset indices to train
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        skip = {"parsed", "dataset", "keep"}
+        out = {k: v for k, v in self.__dict__.items() if k not in skip}
+        out["ok"] = self.ok
+        return out
+
+    def raise_if_refused(self) -> None:
+        if self.problems:
+            raise DataError("; ".join(self.problems))
+
+
+def _row_key(row: Any) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _contamination(parsed: ParsedFile) -> tuple[int | None, list[dict[str, Any]]]:
+    try:
+        from mentor.tasks.syllo.bench import find_contamination
+    except ImportError:  # the SYLLO task is optional for generic data
+        return None, []
+    rows = [{"messages": r} if isinstance(r, list) else {"prompt": r} for r in parsed.rows]
+    hits = find_contamination(rows)
+    listed = [
+        {"line": parsed.lines[i], "benchmark": bench, "id": pid}
+        for i, bench, pid in hits[:MAX_LISTED]
+    ]
+    return len(hits), listed
+
+
+def measured_tokens_per_s(ws: Workspace | None) -> float | None:
+    """The last trained tokens/s recorded by training in ``state.db`` (kv 'train.tokens_per_s')."""
+    if ws is None or not ws.db.is_file():
+        return None
+    from mentor.store import connect
+
+    conn = connect(ws.db)
+    try:
+        row = conn.execute("SELECT value FROM kv WHERE key = 'train.tokens_per_s'").fetchone()
+    finally:
+        conn.close()
+    try:
+        return float(row[0]) if row else None
+    except ValueError:
+        return None
+
+
+def validate_file(
+    ws: Workspace | None,
+    cfg: Config,
+    path: Path,
+    *,
+    tokenizer: Any,
+    on_overlength: str | None = None,
+    tokens_per_s: float | None = None,
+    write_quarantine: bool = True,
+) -> ValidationReport:
+    """Check the whole file; the report says whether it may be trained (``report.ok``).
+
+    ``on_overlength`` overrides ``data.on_overlength`` (refuse | drop). With drop, over-long rows
+    go to ``ws.quarantine/<name>.overlength.jsonl`` (each with its ``line``) and are not trained.
+    """
+    t0 = time.perf_counter()
+    path = Path(path)
+    policy = on_overlength or cfg.data.on_overlength
+    if policy not in ("refuse", "drop"):
+        raise DataError(f"--on-overlength {policy!r}: expected refuse or drop")
+    max_length = cfg.training.max_length
+    parsed = read_jsonl(path)
+    report = ValidationReport(
+        path=str(path),
+        file_hash=parsed.file_hash,
+        max_length=max_length,
+        on_overlength=policy,
+        rows_total=parsed.n_lines,
+        parsed=parsed,
+    )
+    report.error_count = len(parsed.errors)
+    report.errors = parsed.errors[:MAX_LISTED]
+    if parsed.errors:
+        more = f" (and {len(parsed.errors) - 1} more)" if len(parsed.errors) > 1 else ""
+        report.problems.append(f"{parsed.errors[0]}{more}")
+    if parsed.n_lines == 0:
+        report.problems.append(f"{path}: no rows")
+
+    renderer = ChatRenderer.from_config(tokenizer, cfg.chat)
+    cache_dir = ws.cache if ws is not None else None
+    try:
+        ds = tokenize_rows(
+            renderer, parsed, batch_size=cfg.data.tokenize_batch_size, cache_dir=cache_dir
+        )
+    except DataError as err:
+        report.problems.append(str(err))
+        report.seconds = time.perf_counter() - t0
+        return report
+    report.dataset = ds
+    report.rows_valid = len(ds)
+    lengths: list[int] = list(ds["length"])
+    prompts: list[int] = list(ds["prompt_tokens"])
+    answers: list[int] = list(ds["answer_tokens"])
+    report.boundary_merges = int(sum(ds["straddle"]))
+    report.lengths = {
+        "prompt": _stats(prompts),
+        "answer": _stats(answers),
+        "total": _stats(lengths),
+    }
+    report.histogram = _histogram(lengths, max_length)
+
+    over = [i for i, n in enumerate(lengths) if n > max_length]
+    no_answer = [i for i, n in enumerate(answers) if n == 0]
+    for i in no_answer[:1]:
+        report.problems.append(
+            f"{path}:{parsed.lines[i]}: no answer token carries loss (empty assistant turn?)"
+        )
+    report.overlength_count = len(over)
+    report.overlength = [{"line": parsed.lines[i], "tokens": lengths[i]} for i in over[:MAX_LISTED]]
+    if over and policy == "refuse":
+        first = over[0]
+        report.problems.append(
+            f"{path}:{parsed.lines[first]}: {lengths[first]} tokens > training.max_length "
+            f"{max_length} ({len(over)} row(s) too long; nothing is truncated)"
+            " -- raise training.max_length or pass --on-overlength drop"
+        )
+    elif over and ws is not None and write_quarantine:
+        qpath = ws.quarantine / f"{path.stem}.overlength.jsonl"
+        qpath.parent.mkdir(parents=True, exist_ok=True)
+        with open(qpath, "w", encoding="utf-8") as f:
+            for i in over:
+                obj = json.loads(parsed.raw[i])
+                f.write(
+                    json.dumps(
+                        {"line": parsed.lines[i], "tokens": lengths[i], "row": obj},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+        report.quarantine = str(qpath)
+    over_set = set(over)
+    report.keep = [i for i in range(len(lengths)) if i not in over_set]
+    report.rows_trainable = len(report.keep)
+
+    seen: dict[str, int] = {}
+    for i, row in enumerate(parsed.rows):
+        key = _row_key(row)
+        if key in seen:
+            report.duplicates += 1
+            if len(report.duplicate_lines) < MAX_LISTED:
+                report.duplicate_lines.append([parsed.lines[i], parsed.lines[seen[key]]])
+        else:
+            seen[key] = i
+    report.contamination, report.contamination_hits = _contamination(parsed)
+
+    report.tokens = int(sum(lengths[i] for i in report.keep))
+    report.trained_tokens = int(sum(answers[i] for i in report.keep))
+    if tokens_per_s is not None:
+        report.tokens_per_s, report.tokens_per_s_source = tokens_per_s, "given"
+    else:
+        measured = measured_tokens_per_s(ws)
+        if measured:
+            report.tokens_per_s, report.tokens_per_s_source = measured, "measured (last training)"
+    if report.tokens_per_s:
+        report.est_seconds = round(
+            report.tokens * cfg.training.epochs_per_file / report.tokens_per_s, 1
+        )
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report
