@@ -1,0 +1,354 @@
+"""Commands about measuring the model: eval, test-model, accuracy, summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mentor.cli.common import JsonOption, SetOption, console, out, print_json, state
+
+COLUMNS = ("solved", "word_acc", "json_valid", "exact", "f1", "loss")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_cmd)
+    app.command("test-model")(test_model)
+    app.command("accuracy")(accuracy)
+    app.command("summary")(summary)
+
+
+def _default_model(ws: Any) -> str:
+    from mentor.models.loader import is_adapter_dir
+
+    return (
+        "current"
+        if is_adapter_dir(ws.current) or is_adapter_dir(ws.current / "adapter")
+        else "base"
+    )
+
+
+def _cell(
+    value: float | None, ci: tuple[float, float] | None = None, delta: float | None = None
+) -> str:
+    if value is None:
+        return "-"
+    s = f"{value:.3f}"
+    if ci is not None:
+        s += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+    if delta is not None:
+        s += f" ({delta:+.3f})"
+    return s
+
+
+def eval_cmd(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="base | current | vNNN | PATH (default: current, else base)."),
+    ] = None,
+    bench: Annotated[
+        list[str] | None,
+        typer.Option("--bench", help="Benchmark name (repeatable; default eval.benchmarks)."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Evaluate a JSONL file instead.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="First N items of each task.")
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Engine backend: hf | vllm.")] = "hf",
+    overrides: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate a model: batched generation, per-tier metrics, 95% intervals, delta vs the baseline."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from mentor.evals.runner import evaluate
+
+    st = state(ctx)
+    ws = st.workspace()
+    cfg = st.config(overrides)
+    ref = model or _default_model(ws)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        ids: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in ids:
+                ids[name] = bar.add_task(name, total=total, rate="")
+            bar.update(ids[name], completed=done, total=total)
+
+        result = evaluate(
+            ws,
+            cfg,
+            ref,
+            benchmarks=bench or None,
+            data=data,
+            limit=limit,
+            backend=backend,
+            progress=progress,
+        )
+    if as_json:
+        print_json(result.to_json())
+        return
+    out.print(
+        f"model [bold]{result.model_ref}[/] ({result.model_path}{' + ' + result.adapter_path if result.adapter_path else ''})"
+    )
+    for b in result.benchmarks.values():
+        cols = [c for c in COLUMNS if c in b.overall]
+        table = Table(title=f"{b.name} ({b.version}, n={b.n}, eval {b.eval_id})")
+        table.add_column("tier")
+        table.add_column("n", justify="right")
+        for c in cols:
+            table.add_column(c, justify="right")
+        table.add_column("tokens/s", justify="right")
+        tiers = {r.tier or "all": 0 for r in b.items.values()}
+        for r in b.items.values():
+            tiers[r.tier or "all"] += 1
+        for tier, vals in b.tiers.items():
+            tt = b.tier_tests.get(tier, {})
+            table.add_row(
+                tier,
+                str(tiers.get(tier, 0)),
+                *[_cell(vals.get(c), None, tt[c].delta if c in tt else None) for c in cols],
+                "",
+            )
+        table.add_row(
+            "[bold]overall[/]",
+            str(b.n),
+            *[
+                _cell(
+                    b.overall.get(c), b.intervals.get(c), b.tests[c].delta if c in b.tests else None
+                )
+                for c in cols
+            ],
+            f"{b.tokens_per_s:.1f}",
+        )
+        out.print(table)
+        if b.tests:
+            parts = [
+                f"{m} {t.delta:+.3f} (p={t.p_value:.3g})" for m, t in b.tests.items() if m in cols
+            ]
+            out.print(
+                f"vs baseline (eval {b.baseline_eval_id}): " + ", ".join(parts), highlight=False
+            )
+    out.print(f"report: {result.report}")
+
+
+def test_model(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option("--model", help="base | current | vNNN | PATH.")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="One prompt, answered once (else a loop).")
+    ] = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 512,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.0,
+    overrides: SetOption = None,
+) -> None:
+    """Talk to a model through the same template and engine as training and the API."""
+    from mentor.engine import GenRequest, build_engine
+    from mentor.evals.runner import resolve_model
+
+    st = state(ctx)
+    ws = st.workspace()
+    cfg = st.config(overrides)
+    spec = resolve_model(ws, cfg, model or _default_model(ws))
+    engine = build_engine(spec.base, adapter=spec.adapter, cfg=cfg)
+
+    def answer(messages: list[dict[str, str]]) -> str:
+        req = GenRequest(
+            engine.renderer.prompt(messages), max_new_tokens=max_new_tokens, temperature=temperature
+        )
+        text = ""
+        for delta in engine.stream(req):
+            text += delta
+            out.print(delta, end="", highlight=False, markup=False, soft_wrap=True)
+        out.print()
+        return text
+
+    if prompt is not None:
+        answer([{"role": "user", "content": prompt}])
+        return
+    console.print(f"model {spec.ref}; empty line or Ctrl-D quits, /reset starts a new conversation")
+    history: list[dict[str, str]] = []
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            break
+        if not line.strip():
+            break
+        if line.strip() == "/reset":
+            history = []
+            continue
+        history.append({"role": "user", "content": line})
+        history.append({"role": "assistant", "content": answer(history)})
+
+
+def _accuracy(ws: Any, n: int = 20) -> dict[str, Any]:
+    from mentor.store import connect
+    from mentor.store import evals as store
+    from mentor.store.events import recent
+
+    conn = connect(ws.db)
+    try:
+        previews = [
+            e
+            for e in recent(conn, kinds=["preview"], limit=n)
+            if isinstance(e.data.get("scores"), dict)
+        ]
+        last = store.latest(conn, include_baseline=False)
+    finally:
+        conn.close()
+    mean: dict[str, float] = {}
+    if previews:
+        keys = {
+            k for e in previews for k, v in e.data["scores"].items() if isinstance(v, int | float)
+        }
+        for k in sorted(keys):
+            vals = [
+                float(e.data["scores"][k])
+                for e in previews
+                if isinstance(e.data["scores"].get(k), int | float)
+            ]
+            mean[k] = sum(vals) / len(vals)
+    return {
+        "previews": {
+            "n": len(previews),
+            "mean": mean,
+            "last": previews[0].data["scores"] if previews else None,
+            "last_ts": previews[0].ts if previews else None,
+            "step": previews[0].data.get("step") if previews else None,
+        },
+        "last_eval": None
+        if last is None
+        else {
+            "id": last.id,
+            "model": last.model_ref,
+            "version": last.version,
+            "benchmark": last.benchmark,
+            "n": last.n,
+            "overall": last.metrics.get("overall", {}),
+            "created_at": last.created_at,
+        },
+    }
+
+
+def accuracy(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Recent accuracy: live previews (probe puzzles during training) and the last evaluation."""
+    info = _accuracy(state(ctx).workspace())
+    if as_json:
+        print_json(info)
+        return
+    p = info["previews"]
+    if p["n"]:
+        out.print(
+            f"live previews (last {p['n']}): "
+            + ", ".join(f"{k}={v:.3f}" for k, v in p["mean"].items())
+        )
+    else:
+        out.print("live previews: none yet")
+    e = info["last_eval"]
+    if e:
+        out.print(
+            f"last eval #{e['id']} {e['model']} on {e['benchmark']} (n={e['n']}): "
+            + ", ".join(
+                f"{k}={v:.3f}" for k, v in e["overall"].items() if isinstance(v, int | float)
+            )
+        )
+    else:
+        out.print("evaluations: none yet")
+
+
+def _last_metrics(ws: Any) -> dict[str, Any] | None:
+    runs = sorted(
+        (p for p in ws.runs.glob("*/metrics.jsonl") if p.is_file()), key=lambda p: p.stat().st_mtime
+    )
+    if not runs:
+        return None
+    last: dict[str, Any] | None = None
+    loss_row: dict[str, Any] | None = None
+    for line in runs[-1].read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            last = rec
+            if "loss" in rec:
+                loss_row = rec
+    return {"run": runs[-1].parent.name, "last": last, "last_loss": loss_row}
+
+
+def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Where training stands: step, loss, current file, evaluations, recent accuracy."""
+    from mentor.store import connect
+
+    ws = state(ctx).workspace()
+    status: dict[str, Any] | None = None
+    if ws.status_file.is_file():
+        try:
+            status = json.loads(ws.status_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            status = None
+    metrics = _last_metrics(ws)
+    conn = connect(ws.db)
+    try:
+        n_evals = conn.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
+    finally:
+        conn.close()
+    acc = _accuracy(ws)
+    loss_row = (metrics or {}).get("last_loss") or {}
+    info = {
+        "step": (status or {}).get("step", loss_row.get("step")),
+        "loss": (status or {}).get("loss", loss_row.get("loss")),
+        "current_file": (status or {}).get("current_file", (status or {}).get("file")),
+        "status": status,
+        "run": metrics,
+        "evals": n_evals,
+        "accuracy": acc,
+    }
+    if as_json:
+        print_json(info)
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("step", str(info["step"] if info["step"] is not None else "-"))
+    table.add_row("loss", f"{info['loss']:.4f}" if isinstance(info["loss"], int | float) else "-")
+    table.add_row("current file", str(info["current_file"] or "-"))
+    table.add_row("evaluations", str(n_evals))
+    if acc["previews"]["n"]:
+        table.add_row(
+            "live accuracy", ", ".join(f"{k}={v:.3f}" for k, v in acc["previews"]["mean"].items())
+        )
+    if acc["last_eval"]:
+        e = acc["last_eval"]
+        table.add_row(
+            "last eval",
+            f"{e['model']} {e['benchmark']}: "
+            + ", ".join(
+                f"{k}={v:.3f}" for k, v in e["overall"].items() if isinstance(v, int | float)
+            ),
+        )
+    out.print(table)

@@ -1,0 +1,73 @@
+"""The engine protocol: the one way anything in mentor generates text.
+
+Benchmarks, held-out tests, live previews, the CLI tester and the REST API all build their
+prompts with :class:`~mentor.data.chat.ChatRenderer` and generate through an :class:`Engine`, so
+a model is always asked with exactly the text it was trained on (DESIGN.md, principle 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from mentor.data.chat import ChatRenderer
+
+#: ``GenRequest.adapter`` value that asks for the bare base model (adapters disabled).
+BASE_ADAPTER = "__base__"
+
+
+@dataclass
+class GenRequest:
+    """One generation. ``prompt`` is already templated text (``ChatRenderer.prompt``)."""
+
+    prompt: str
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    adapter: str | None = None  # None = the engine's active adapter; BASE_ADAPTER = none
+
+
+@dataclass
+class GenResult:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+@runtime_checkable
+class Engine(Protocol):
+    tokenizer: Any
+    renderer: ChatRenderer
+    device: str
+
+    def generate(
+        self,
+        requests: list[GenRequest],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[GenResult]:
+        """Results in request order; ``progress(n)`` is called with the count just finished."""
+        ...
+
+    def stream(self, request: GenRequest) -> Iterator[str]:
+        """Text deltas of one generation (for server-sent events)."""
+        ...
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        """Load a PEFT adapter under ``name``, switched per request without reloading the base."""
+        ...
+
+    def unload_adapter(self, name: str) -> None: ...
+
+
+def trim_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop string. Returns (text, stopped)."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
+    if cut < 0:
+        return text, False
+    return text[:cut], True

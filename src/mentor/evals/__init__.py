@@ -1,0 +1,1 @@
+"""Evaluation: evaluators, runner, statistics, reports, the regression gate, auto-evaluation."""

@@ -1,0 +1,183 @@
+"""Automated testing after each trained file (called by the daemon) and the idle-time full suite.
+
+``after_training``: the file's held-out split (SYLLO rows -> the SYLLO scorer; other chat data ->
+exact match + perplexity) and a quick benchmark subset (``eval.quick_per_tier`` puzzles of each
+tier, the same seeded subset every time) -> the version's metrics -> the regression gate against
+the serving version (``kv`` key ``serving_version``) -> events ``eval.finished`` and
+``gate.promoted`` / ``gate.refused``. Promotion itself (kv, versions table, hot reload) is the
+daemon's: it acts on ``AutoEvalResult.decision``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from mentor.config import Config
+from mentor.errors import MentorError
+from mentor.evals.gate import GateDecision, ScoreSet, gate
+from mentor.evals.runner import EvalResult, evaluate, resolve_model
+from mentor.evals.tasks import Task, benchmark_task, data_task, subset
+from mentor.paths import Workspace
+from mentor.store import connect
+from mentor.store import evals as store
+from mentor.store.db import dumps
+from mentor.store.events import emit
+
+log = logging.getLogger(__name__)
+
+SERVING_KEY = "serving_version"
+QUICK_SEED = 0
+
+
+@dataclass
+class AutoEvalResult:
+    version: str
+    heldout: EvalResult | None
+    quick: EvalResult | None
+    metrics: dict[str, float]
+    decision: GateDecision
+    serving_version: str | None = None
+    reports: list[str] = field(default_factory=list)
+
+
+def quick_tasks(cfg: Config) -> list[Task]:
+    """``eval.quick_per_tier`` items per tier of each benchmark (fixed seeded subset)."""
+    if cfg.eval.quick_per_tier <= 0:
+        return []
+    tasks = []
+    for name in cfg.eval.benchmarks:
+        try:
+            tasks.append(subset(benchmark_task(name), cfg.eval.quick_per_tier, QUICK_SEED))
+        except (MentorError, ImportError) as err:
+            log.warning("quick benchmark %s skipped: %s", name, err)
+    return tasks
+
+
+def _stored_scores(ws: Workspace, cfg: Config, version: str, tasks: list[Task]) -> ScoreSet | None:
+    """The serving version's per-item scores on ``tasks`` (evaluated now if not stored)."""
+    conn = connect(ws.db)
+    scores: dict[str, dict[str, float]] = {}
+    missing: list[Task] = []
+    try:
+        spec = resolve_model(ws, cfg, version)
+        for t in tasks:
+            want = {i.id for i in t.items}
+            got: dict[str, store.ItemRow] = {}
+            for row in store.recent(
+                conn, benchmark=t.name, bench_version=t.version, model_hash=spec.hash
+            ):
+                for iid, it in store.items(conn, row.id).items():
+                    if iid in want and iid not in got:
+                        got[iid] = it
+            if want - set(got):
+                missing.append(t)
+            else:
+                scores.update({f"{t.name}/{iid}": it.scores for iid, it in got.items()})
+    finally:
+        conn.close()
+    if missing:
+        res = evaluate(ws, cfg, version, tasks=missing, report=False)
+        for b in res.benchmarks.values():
+            scores.update({f"{b.name}/{iid}": it.scores for iid, it in b.items.items()})
+    return ScoreSet(scores)
+
+
+def _flat(prefix: str, res: EvalResult | None) -> dict[str, float]:
+    if res is None:
+        return {}
+    out = {f"{prefix}.{k}": v for k, v in res.overall.items()}
+    out.update({f"{prefix}.delta.{k}": v for k, v in res.baseline_delta.items()})
+    return out
+
+
+def after_training(
+    ws: Workspace,
+    cfg: Config,
+    *,
+    version: str,
+    heldout_rows: list[dict[str, Any]],
+    job_id: int | None = None,
+    backend: str = "hf",
+) -> AutoEvalResult:
+    from mentor.engine import build_engine
+
+    spec = resolve_model(ws, cfg, version)
+    engine = build_engine(spec.base, adapter=spec.adapter, cfg=cfg, backend=backend)
+    heldout = None
+    if heldout_rows:
+        heldout = evaluate(ws, cfg, version, data=heldout_rows, name="heldout", engine=engine)
+    qtasks = quick_tasks(cfg)
+    quick = evaluate(ws, cfg, version, tasks=qtasks, engine=engine) if qtasks else None
+    metrics = {**_flat("heldout", heldout), **_flat("quick", quick)}
+
+    conn = connect(ws.db)
+    try:
+        serving = store.kv_get(conn, SERVING_KEY)
+    finally:
+        conn.close()
+    gate_on, gate_tasks = quick, qtasks
+    if gate_on is None and heldout is not None:
+        gate_on, gate_tasks = heldout, [data_task(heldout_rows, "heldout")]
+    if gate_on is None:
+        decision = GateDecision(True, "nothing to evaluate: no held-out rows and no benchmarks")
+    elif serving is None or serving == version:
+        decision = gate(gate_on, None, cfg.eval)
+    else:
+        decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks), cfg.eval)
+
+    conn = connect(ws.db)
+    try:
+        emit(
+            conn,
+            "eval.finished",
+            f"{version}: "
+            + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if "delta" not in k),
+            job_id=job_id,
+            version=version,
+            kind_of="after_training",
+            metrics=metrics,
+            runs=[r.run_id for r in (heldout, quick) if r is not None],
+        )
+        emit(
+            conn,
+            "gate.promoted" if decision.promote else "gate.refused",
+            f"{version}: {decision.reason}",
+            level="info" if decision.promote else "warning",
+            job_id=job_id,
+            version=version,
+            serving=serving,
+            **decision.to_dict(),
+        )
+        conn.execute("UPDATE versions SET metrics = ? WHERE name = ?", (dumps(metrics), version))
+    finally:
+        conn.close()
+    return AutoEvalResult(
+        version,
+        heldout,
+        quick,
+        metrics,
+        decision,
+        serving,
+        [str(r.report) for r in (heldout, quick) if r is not None and r.report],
+    )
+
+
+def full_suite(ws: Workspace, cfg: Config, version: str, *, backend: str = "hf") -> EvalResult:
+    """The whole ``eval.benchmarks`` suite for a version (the daemon runs it when idle)."""
+    res = evaluate(ws, cfg, version, benchmarks=list(cfg.eval.benchmarks), backend=backend)
+    conn = connect(ws.db)
+    try:
+        emit(
+            conn,
+            "eval.finished",
+            f"{version}: full suite, " + ", ".join(f"{k}={v:.3f}" for k, v in res.overall.items()),
+            version=version,
+            kind_of="full_suite",
+            metrics=res.overall,
+            runs=[res.run_id],
+        )
+    finally:
+        conn.close()
+    return res
