@@ -161,6 +161,13 @@ class ServeConfig(Section):
     max_concurrency: int = Field(64, ge=1, description="Requests in flight at once.")
     adapter_pool: int = Field(4, ge=1, description="Adapters kept loaded (LRU).")
     batch_wait_ms: float = Field(5.0, ge=0.0, description="Wait to gather a batch of requests.")
+    max_batch: int = Field(32, ge=1, description="Requests generated together in one batch at most.")
+    default_max_tokens: int = Field(
+        256, ge=1, description="New-token limit of a request that sets no max_tokens."
+    )
+    reload_seconds: float = Field(
+        1.0, gt=0.0, description="How often the server checks state.db for a newly promoted version."
+    )
 
 
 class SmtpConfig(Section):

@@ -1,0 +1,71 @@
+"""API keys and the bind rule: loopback by default; any other address needs a key.
+
+A key is a random bearer token; ``mentor.yaml`` keeps only its sha256 (``serve.api_keys``).
+Requests are checked with a constant-time comparison against every configured hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+
+from mentor.config import Config
+from mentor.errors import ConfigError
+
+LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and the hash to put into ``serve.api_keys``."""
+    key = "mentor-" + secrets.token_urlsafe(32)
+    return key, hash_key(key)
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(cfg: Config) -> None:
+    """Refuse a non-loopback bind without an API key (one line, with the fix)."""
+    host = cfg.serve.host
+    if not is_loopback(host) and not cfg.serve.api_keys:
+        raise ConfigError(
+            f"serve.host {host!r} is not loopback and serve.api_keys is empty: refusing to serve without a key",
+            hint="run `mentor serve --hash-key` and add the hash to serve.api_keys, or bind 127.0.0.1",
+        )
+    for h in cfg.serve.api_keys:
+        if len(h) != 64 or any(c not in "0123456789abcdef" for c in h.lower()):
+            raise ConfigError(
+                "serve.api_keys: each entry must be a sha256 hex digest (64 characters), not a key",
+                hint="run `mentor serve --hash-key` to make a key and its hash",
+            )
+
+
+def key_ok(presented: str | None, hashes: list[str]) -> bool:
+    if not presented:
+        return False
+    digest = hash_key(presented)
+    ok = False
+    for h in hashes:  # no early exit: the time does not depend on which hash matched
+        ok |= hmac.compare_digest(digest, h.lower())
+    return ok
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
