@@ -14,8 +14,12 @@ import typer
 from rich.markup import escape
 
 from mentor import __version__
+from mentor.cli import daemon as daemon_cmd
+from mentor.cli import eval as eval_cmd
 from mentor.cli import model as model_cmd
+from mentor.cli import serve as serve_cmd
 from mentor.cli import syllo as syllo_cmd
+from mentor.cli import train as train_cmd
 from mentor.cli import workspace as workspace_cmd
 from mentor.cli.common import AppState, console
 from mentor.errors import MentorError
@@ -65,7 +69,11 @@ def root(
 # The command table: each module registers its commands or adds its sub-app.
 workspace_cmd.register(app)
 model_cmd.register(app)
+eval_cmd.register(app)
 syllo_cmd.register(app)
+daemon_cmd.register(app)
+serve_cmd.register(app)
+train_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
