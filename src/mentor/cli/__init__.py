@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from mentor import __version__
 from mentor.cli import daemon as daemon_cmd
+from mentor.cli import dashboard as dashboard_cmd
 from mentor.cli import eval as eval_cmd
 from mentor.cli import model as model_cmd
 from mentor.cli import serve as serve_cmd
@@ -74,6 +75,7 @@ syllo_cmd.register(app)
 daemon_cmd.register(app)
 serve_cmd.register(app)
 train_cmd.register(app)
+dashboard_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

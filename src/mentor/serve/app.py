@@ -29,6 +29,7 @@ from mentor.engine import GenRequest, GenResult
 from mentor.errors import MentorError
 from mentor.paths import Workspace
 from mentor.serve.batcher import Batcher
+from mentor.serve.dashboard import mount_dashboard
 from mentor.serve.metrics import ServeMetrics
 from mentor.serve.models import EngineFactory, ModelPool, Resolved, Resolver
 from mentor.serve.schemas import MAX_STOPS, ChatBody, CompletionBody, GenerateBody, Stop
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 GEN_ROUTES = {"/generate", "/v1/chat/completions", "/v1/completions"}
 ROUTES = GEN_ROUTES | {"/v1/models", "/health", "/metrics"}
 OPEN_ROUTES = {"/health"}
+# The dashboard checks keys itself (a bearer header, or its HttpOnly cookie for browsers).
+DASHBOARD_PREFIXES = ("/dashboard", "/api/dash")
 
 ASGIApp = Callable[
     [dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]
@@ -180,6 +183,7 @@ class Guard:
         if (
             cfg.api_keys
             and path not in OPEN_ROUTES
+            and not path.startswith(DASHBOARD_PREFIXES)
             and not key_ok(bearer(headers.get("authorization")), cfg.api_keys)
         ):
             await self._send_error(
@@ -369,6 +373,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.mentor = st
+    mount_dashboard(app, ws, cfg)
 
     # -- errors as JSON ---------------------------------------------------------------------
     @app.exception_handler(ApiError)
