@@ -1,12 +1,17 @@
 """Training throughput: mentor's train_file against the plain recipe, same data, model and steps.
 
 Plain recipe: HF Trainer + PEFT LoRA r=64 (alpha 64, dropout 0.05, all linear), padded batches,
-batch 2 x accumulation 8. mentor: its defaults (LoRA r=64, packing) with bf16 autocast
-(``training.bf16=on``; on this CPU autocast doubles throughput, spec/demo-notes.md).
+batch 2 x accumulation 8. mentor: its defaults (LoRA r=64, packing with first-fit-decreasing
+windows; bf16 on a GPU, fp32 on the CPU: this CPU has no native bf16, where autocast halved
+throughput).
 Both report non-padding input tokens per second. The last line is one JSON object.
 
     .venv/bin/python benchmarks/perf/train.py --steps 4            # CPU, tiny model
     .venv/bin/python benchmarks/perf/train.py --gpu --steps 20     # Qwen3-0.6B shape, bf16, seq 1024
+
+On a GPU mentor runs its 16 packed sequences per optimizer step as 8 x accumulation 2 (the
+plain recipe keeps its 2 x 8 padded rows); the share of bf16 peak counts 4N FLOP per trained
+token for LoRA (N = model parameters) against 797 TFLOP/s measured on an H200.
 """
 
 from __future__ import annotations
@@ -74,10 +79,12 @@ def run_mentor(model: Path, data: Path, steps: int, max_length: int, tmp: Path, 
     cfg = Config()
     cfg.model.path = str(model)
     cfg.training.max_length = max_length
-    cfg.training.bf16 = "on"
     cfg.training.save_steps = 10**6
     cfg.eval.val_every = 0
+    cfg.eval.live_every = 0  # previews have their own benchmark (preview_overhead.py)
     cfg.data.holdout_max = 0
+    if gpu:  # the same 16 sequences per optimizer step, in fewer, larger micro-batches
+        cfg.training.batch_size, cfg.training.grad_accum = 8, 2
     calls = {"n": 0}
 
     def control() -> str | None:
@@ -191,6 +198,24 @@ def run_plain(model: Path, data: Path, steps: int, max_length: int, tmp: Path, g
     }
 
 
+BF16_PEAK_FLOPS = 797e12  # measured bf16 matmul peak of one H200 (DESIGN.md)
+
+
+def n_params(model: Path) -> int:
+    from safetensors import safe_open
+
+    n = 0
+    for f in model.glob("*.safetensors"):
+        with safe_open(str(f), "pt") as st:
+            for k in st.keys():  # noqa: SIM118 (safe_open is not iterable)
+                shape = st.get_slice(k).get_shape()
+                size = 1
+                for d in shape:
+                    size *= d
+                n += size
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=4)
@@ -204,6 +229,7 @@ def main() -> None:
         tmp = Path(d)
         model = _model(tmp, a.gpu)
         data = _data(tmp, a.rows)
+        params = n_params(model)
         plain = run_plain(model, data, a.steps, max_length, tmp, a.gpu)
         mentor = run_mentor(model, data, a.steps, max_length, tmp, a.gpu)
     ratio = (
@@ -216,17 +242,23 @@ def main() -> None:
         f"mentor       : {mentor['tokens_per_s']:>10.1f} non-padding tokens/s, peak {mentor['peak_mem_gib']} GiB"
     )
     print(f"ratio        : {ratio}")
-    print(
-        json.dumps(
-            {
-                "mode": "gpu" if a.gpu else "cpu",
-                "steps": a.steps,
-                "plain": plain,
-                "mentor": mentor,
-                "ratio": ratio,
-            }
+    figures = {
+        "mode": "gpu" if a.gpu else "cpu",
+        "steps": a.steps,
+        "params": params,
+        "plain": plain,
+        "mentor": mentor,
+        "ratio": ratio,
+    }
+    if a.gpu:  # LoRA: 4N FLOP per trained token (forward + activation gradients)
+        for side in (plain, mentor):
+            side["share_of_bf16_peak"] = round(
+                side["tokens_per_s"] * 4 * params / BF16_PEAK_FLOPS, 4
+            )
+        print(
+            f"share of bf16 peak: plain {plain['share_of_bf16_peak']:.1%}, mentor {mentor['share_of_bf16_peak']:.1%}"
         )
-    )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,11 @@ class TrainingConfig(Section):
     packing: bool = Field(
         True, description="Pack examples into sequences (exact per-example masks)."
     )
+    pack_window: int = Field(
+        128,
+        ge=1,
+        description="Rows packed together first-fit-decreasing; rows stay inside their window of the seeded order.",
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
@@ -161,12 +166,16 @@ class ServeConfig(Section):
     max_concurrency: int = Field(64, ge=1, description="Requests in flight at once.")
     adapter_pool: int = Field(4, ge=1, description="Adapters kept loaded (LRU).")
     batch_wait_ms: float = Field(5.0, ge=0.0, description="Wait to gather a batch of requests.")
-    max_batch: int = Field(32, ge=1, description="Requests generated together in one batch at most.")
+    max_batch: int = Field(
+        32, ge=1, description="Requests generated together in one batch at most."
+    )
     default_max_tokens: int = Field(
         256, ge=1, description="New-token limit of a request that sets no max_tokens."
     )
     reload_seconds: float = Field(
-        1.0, gt=0.0, description="How often the server checks state.db for a newly promoted version."
+        1.0,
+        gt=0.0,
+        description="How often the server checks state.db for a newly promoted version.",
     )
 
 

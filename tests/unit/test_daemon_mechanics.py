@@ -28,7 +28,7 @@ ROW = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "
 
 
 def fake_train_file(
-    ws: Workspace, cfg: Any, path: Path, *, job_id=None, control=None, progress=None
+    ws: Workspace, cfg: Any, path: Path, *, job_id=None, control=None, progress=None, status=None
 ):
     import hashlib
 
@@ -494,3 +494,34 @@ def test_retention_keeps_policy_under_budget(fake_ws: Workspace) -> None:
     assert p.keep[names["v002"]] == "best" and {names["v005"], names["v006"]} <= set(p.keep)
     assert set(p.delete) == {names["v001"], names["v003"], names["v004"]}
     conn.close()
+
+
+def test_watchdog_wakes_and_file_is_picked_within_2s_of_settling(tmp_path: Path) -> None:
+    """A real filesystem event (not polling) wakes the daemon; the file is taken once settled."""
+    import time
+
+    from mentor.daemon.inbox import Inbox
+
+    inbox = Inbox(tmp_path / "inbox", settle_seconds=0.5)
+    assert inbox.start_watch()
+    try:
+        f = tmp_path / "inbox" / "deep" / "x.jsonl"
+        f.parent.mkdir(parents=True)
+        t0 = time.monotonic()
+        f.write_text('{"text": "hello"}\n')
+        assert inbox.wake.wait(2.0), "no filesystem event within 2 s"
+        seen = time.monotonic()
+        assert inbox.settled(seen) == []  # just written: not settled yet
+        picked = None
+        while picked is None and time.monotonic() - t0 < 5:
+            time.sleep(0.1)
+            got = inbox.settled(time.monotonic())
+            picked = got[0] if got else None
+        assert picked == f
+        settled_at = f.stat().st_mtime  # unchanged since the write
+        print(
+            f"event after {seen - t0:.3f} s; taken {time.time() - settled_at - 0.5:.3f} s after settling"
+        )
+        assert time.time() - settled_at - 0.5 < 2.0
+    finally:
+        inbox.stop_watch()

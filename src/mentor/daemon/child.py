@@ -98,6 +98,7 @@ def run_train(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace) -
             job_id=args.job,
             control=make_control(ws, args.parent),
             progress=progress,
+            status=writer,
         )
     finally:
         writer.flush()
@@ -106,19 +107,14 @@ def run_train(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace) -
 
 def heldout_rows(ws: Workspace, cfg: config_mod.Config, path: Path) -> list[dict[str, Any]]:
     """The held-out rows of a file, exactly as training split them."""
-    try:
-        from mentor.data.validate import validate_file
-        from mentor.models.loader import load_tokenizer
-        from mentor.train.core import split_rows
-    except ImportError:
-        return []
+    from mentor.data.validate import validate_file
+    from mentor.models.loader import load_tokenizer
+    from mentor.train.core import heldout_rows as split_heldout
+
     if not path.is_file():
         return []
     report = validate_file(ws, cfg, path, tokenizer=load_tokenizer(cfg.model_path(ws.home)))
-    if not report.ok or report.parsed is None:
-        return []
-    held, _ = split_rows(report.keep, cfg, report.file_hash)
-    return [json.loads(report.parsed.raw[i]) for i in held]
+    return split_heldout(report, cfg) if report.ok else []
 
 
 def run_evaluate(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace) -> dict[str, Any]:

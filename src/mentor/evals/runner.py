@@ -83,7 +83,9 @@ def resolve_model(ws: Workspace, cfg: Config, ref: str) -> ModelSpec:
     elif ref == "current":
         cand = [ws.current, ws.current / "adapter"]
         adapter = next((p for p in cand if is_adapter_dir(p)), None)
-        if adapter is None:
+        if adapter is None and (ws.current / "config.json").is_file():  # a full fine-tune
+            model = ws.current
+        elif adapter is None:
             raise NotFoundError(
                 f"{ws.current}: no trained adapter yet",
                 hint="train a file first, or use --model base",

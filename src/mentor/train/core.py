@@ -39,11 +39,13 @@ import numpy as np
 
 from mentor import config as config_mod
 from mentor.config import Config
+from mentor.data.chat import ChatRenderer
 from mentor.data.packing import (
     MENTOR_KEYS,
     PackDataset,
     PackedCollator,
     PaddedCollator,
+    arrange_for_packing,
     one_per_pack,
     pack_greedy,
     packing_supported,
@@ -51,6 +53,10 @@ from mentor.data.packing import (
 from mentor.data.tokenize import IGNORE_INDEX
 from mentor.data.validate import ValidationReport, validate_file
 from mentor.errors import ConfigError, JobError
+from mentor.evals.live import LivePreviewCallback, MonitorCallback
+from mentor.evals.tasks import is_syllo, items_from_rows
+from mentor.monitor import system
+from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json, atomic_write_text
 from mentor.store import connect, transaction
 from mentor.store.events import emit
@@ -122,6 +128,20 @@ def split_rows(keep: list[int], cfg: Config, file_hash: str) -> tuple[list[int],
     if len(keep) - n_hold < 1:
         n_hold = 0
     return sorted(int(x) for x in perm[:n_hold]), sorted(int(x) for x in perm[n_hold:])
+
+
+def heldout_rows(report: ValidationReport, cfg: Config) -> list[dict[str, Any]]:
+    """The held-out rows of a validated file as they appear in it, exactly as training splits them."""
+    if report.parsed is None:
+        return []
+    held, _ = split_rows(report.keep, cfg, report.file_hash)
+    return [json.loads(report.parsed.raw[i]) for i in held]
+
+
+def _first_row_is_syllo(report: ValidationReport) -> bool:
+    if report.parsed is None or not report.parsed.raw:
+        return False
+    return is_syllo(items_from_rows([json.loads(report.parsed.raw[0])]))
 
 
 def training_order(train_rows: list[int], cfg: Config, file_hash: str, pass_no: int) -> list[int]:
@@ -624,6 +644,7 @@ def _make_trainer_classes() -> tuple[type, type]:
                 "grad_norm": logs.get("grad_norm"),
                 **ctx.throughput(),
                 "mem_gib": _mem_gib(),
+                **system.metrics_fields(ctx.ws),
                 "tokens": ctx.lineage.get("tokens"),
                 "next_row": ctx.entry["next_row"],
                 "file_hash": ctx.file_hash,
@@ -651,6 +672,7 @@ def train_file(
     force: bool = False,
     on_overlength: str | None = None,
     report: ValidationReport | None = None,
+    status: StatusWriter | None = None,
 ) -> TrainOutcome:
     """Train the workspace's lineage on ``path`` from its saved position; see the module docstring.
 
@@ -686,6 +708,7 @@ def train_file(
             progress=progress,
             force=force,
             device=default_device(),
+            snapshot=status or StatusWriter(ws),
         )
     finally:
         conn.close()
@@ -707,6 +730,7 @@ def _train(
     progress: Callable[[dict[str, Any]], None] | None,
     force: bool,
     device: str,
+    snapshot: StatusWriter,
 ) -> TrainOutcome:
     from transformers import TrainingArguments
 
@@ -768,6 +792,11 @@ def _train(
             cfg.model.attn_implementation,
         )
     lengths = ds["length"]
+    if use_packing:
+        # Fixed when the file starts and kept in its entry, so a resumed file keeps its order.
+        entry.setdefault("pack_length", t.max_length)
+        entry.setdefault("pack_window", t.pack_window)
+        order = arrange_for_packing(order, lengths, entry["pack_length"], entry["pack_window"])
     rest = order[next_row:]
     packs = (
         pack_greedy(rest, lengths, t.max_length, offset=next_row)
@@ -908,13 +937,32 @@ def _train(
         logging_nan_inf_filter=False,
         label_names=["labels"],
     )
+    # Live previews: the SYLLO probe split (never trained on) for SYLLO data, else this file's
+    # held-out rows; off for other data without a held-out split.
+    held = heldout_rows(report, cfg)
+    syllo_data = is_syllo(items_from_rows(held)) if held else _first_row_is_syllo(report)
+    preview = LivePreviewCallback(
+        ws,
+        cfg,
+        run_dir,
+        ChatRenderer.from_config(tokenizer, cfg.chat),
+        probes=None if syllo_data else held,
+        every=None if syllo_data or held else 0,
+        status=snapshot,
+        job_id=job_id,
+    )
     trainer_cls, callback_cls = _make_trainer_classes()
     trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=PackDataset(packs, ids_col, labels_col),
         data_collator=collator,
-        callbacks=[callback_cls(ctx)],
+        processing_class=tokenizer,  # checkpoints carry the tokenizer: current/ loads on its own
+        callbacks=[
+            callback_cls(ctx),
+            preview,
+            MonitorCallback(ws, cfg, run_dir, status=snapshot, job_id=job_id),
+        ],
         mentor=ctx,
     )
     ctx.trainer = trainer
