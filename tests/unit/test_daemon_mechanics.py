@@ -525,3 +525,45 @@ def test_watchdog_wakes_and_file_is_picked_within_2s_of_settling(tmp_path: Path)
         assert time.time() - settled_at - 0.5 < 2.0
     finally:
         inbox.stop_watch()
+
+
+def test_daily_snapshot_and_consolidation_schedule_follow_the_injected_clock(
+    fake_ws: Workspace,
+) -> None:
+    """Idle work runs once a day at/after its HH:MM, by the daemon's clock, never twice a day."""
+    from mentor.daemon import backups
+    from mentor.store import connect
+    from mentor.store.evals import kv_get
+
+    def at(day: int, hh: int, mm: int) -> float:
+        return time.mktime((2026, 11, day, hh, mm, 0, 0, 0, -1))
+
+    now = [at(10, 1, 59)]
+    d = make_daemon(
+        fake_ws,
+        clock=lambda: now[0],
+        extra=["daemon.snapshot_at=02:00", "daemon.consolidate_at=03:00"],
+    )
+    d.start()
+    conn = connect(fake_ws.db)
+    try:
+        snaps = lambda: [b for b in backups.listing(fake_ws, conn) if b.reason == "daily-snapshot"]  # noqa: E731
+        d.run_once(now[0])
+        assert snaps() == []
+        now[0] = at(10, 2, 1)
+        d.run_once(now[0])
+        assert len(snaps()) == 1
+        now[0] = at(10, 23, 0)
+        d.run_once(now[0])
+        assert len(snaps()) == 1  # once a day
+        # consolidation was due at 03:00; with no adapter trained yet there is nothing to merge
+        assert kv_get(conn, "daemon.last_consolidation_day") == "2026-11-10"
+        assert d.child is None
+        now[0] = at(11, 2, 30)
+        d.run_once(now[0])
+        assert len(snaps()) == 2
+    finally:
+        d.request_stop()
+        drive(d, lambda: d.child is None)
+        d.close()
+        conn.close()

@@ -331,7 +331,9 @@ class LivePreviewCallback(TrainerCallback):  # type: ignore[misc]
         self._mark = now
 
     def _affordable(self) -> bool:
-        if self.budget_share is None:
+        # The first preview of a run always runs, so a user sees answers early; after it the
+        # time spent previewing stays within budget_share of the training time so far.
+        if self.budget_share is None or not self.records:
             return True
         est = float(self.records[-1]["seconds_total"]) if self.records else self.estimate_s or 0.0
         return self.preview_s + est <= self.budget_share * self.train_s
