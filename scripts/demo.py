@@ -45,12 +45,8 @@ DEMO_CONFIG = [
 
 def mentor(*args: str) -> None:
     exe = Path(sys.executable).with_name("mentor")
-    cmd = [str(exe) if exe.exists() else "mentor", *args]
-    print(
-        "\n$ " + " ".join(cmd[1:] if cmd[0] != "mentor" else cmd).replace(str(exe), "mentor"),
-        flush=True,
-    )
-    subprocess.run(cmd, check=True)
+    print("\n$ mentor " + " ".join(args), flush=True)
+    subprocess.run([str(exe) if exe.exists() else "mentor", *args], check=True)
 
 
 def main() -> None:
