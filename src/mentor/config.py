@@ -109,6 +109,26 @@ class TrainingConfig(Section):
     epochs_per_file: int = Field(1, ge=1, description="Passes over each file.")
 
 
+class AlertsConfig(Section):
+    window: int = Field(10, ge=2, description="Logged steps compared on each side of a trend rule.")
+    loss_spike_ratio: float = Field(
+        2.0,
+        gt=1.0,
+        description="Loss spike: the latest loss over this multiple of the recent mean.",
+    )
+    throughput_drop_share: float = Field(
+        0.4, gt=0.0, lt=1.0, description="Throughput drop: tokens/s fell by more than this share."
+    )
+    val_gap_abs: float = Field(
+        0.3, ge=0.0, description="Validation-train gap: val_loss - loss above this (and above rel)."
+    )
+    val_gap_rel: float = Field(
+        0.25, ge=0.0, description="Validation-train gap relative to the training loss."
+    )
+    gpu_warn_c: float = Field(85.0, description="GPU temperature warning, degrees C.")
+    gpu_crit_c: float = Field(90.0, description="GPU temperature critical, degrees C.")
+
+
 class EvalConfig(Section):
     benchmarks: list[str] = Field(
         default_factory=lambda: ["syllo_easy_100", "syllo_medium_100", "syllo_hard_100"],
@@ -130,6 +150,7 @@ class EvalConfig(Section):
     )
     gate_enabled: bool = Field(True, description="Promote only versions that pass the gate.")
     full_when_idle: bool = Field(True, description="Run the full suite when the daemon is idle.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules.")
 
 
 class DaemonConfig(Section):

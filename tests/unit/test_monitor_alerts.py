@@ -78,7 +78,10 @@ def test_rules_from_config() -> None:
 
     cfg = Config()
     cfg.daemon.min_free_gib = 11.0
-    assert Rules.from_config(cfg).min_free_gib == 11.0
+    cfg.eval.alerts.loss_spike_ratio = 3.5
+    cfg.eval.alerts.gpu_warn_c = 70.0
+    rules = Rules.from_config(cfg)
+    assert (rules.min_free_gib, rules.spike_ratio, rules.gpu_warn_c) == (11.0, 3.5, 70.0)
 
 
 def test_record_deduplicates_and_active(workspace) -> None:

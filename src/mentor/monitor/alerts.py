@@ -57,10 +57,18 @@ class Rules:
 
     @classmethod
     def from_config(cls, cfg: Any) -> Rules:
-        try:
-            return cls(min_free_gib=float(cfg.daemon.min_free_gib))
-        except AttributeError:
-            return cls()
+        """eval.alerts thresholds; low disk uses the daemon's disk guard (daemon.min_free_gib)."""
+        a = cfg.eval.alerts
+        return cls(
+            window=a.window,
+            spike_ratio=a.loss_spike_ratio,
+            drop_share=a.throughput_drop_share,
+            gap_abs=a.val_gap_abs,
+            gap_rel=a.val_gap_rel,
+            min_free_gib=float(cfg.daemon.min_free_gib),
+            gpu_warn_c=a.gpu_warn_c,
+            gpu_crit_c=a.gpu_crit_c,
+        )
 
 
 def _num(x: Any) -> float | None:
