@@ -150,7 +150,11 @@ def after_training(
             serving=serving,
             **decision.to_dict(),
         )
-        conn.execute("UPDATE versions SET metrics = ? WHERE name = ?", (dumps(metrics), version))
+        # versions are named vNNN_<timestamp>_<description>; callers may pass the short vNNN
+        conn.execute(
+            "UPDATE versions SET metrics = ? WHERE name = ? OR substr(name, 1, ?) = ?",
+            (dumps(metrics), version, len(version) + 1, f"{version}_"),
+        )
     finally:
         conn.close()
     return AutoEvalResult(

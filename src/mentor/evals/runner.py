@@ -23,10 +23,11 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.engine import BASE_ADAPTER, Engine, GenRequest, build_engine
-from mentor.errors import ConfigError, NotFoundError
+from mentor.errors import ConfigError
 from mentor.evals import evaluators as ev
 from mentor.evals.stats import PairedTest, paired_test, wilson
 from mentor.evals.tasks import Item, Task, benchmark_task, data_task, file_task, task_max_new_tokens
+from mentor.models import refs
 from mentor.paths import Workspace
 from mentor.store import connect
 from mentor.store import evals as store
@@ -69,73 +70,23 @@ def model_dir_hash(path: Path) -> str:
 
 
 def resolve_model(ws: Workspace, cfg: Config, ref: str) -> ModelSpec:
-    """``base`` | ``current`` | ``vNNN`` | a PATH (adapter dir or full model dir)."""
-    from mentor.models.loader import check_model_dir, is_adapter_dir
+    """``base`` | ``current`` | ``vNNN`` | a PATH (adapter dir or full model dir), with hashes."""
+    from mentor.models.loader import check_model_dir
 
     base = cfg.model_path(ws.home)
     check_model_dir(base)
     base_hash = model_dir_hash(base)
-    version: str | None = None
-    adapter: Path | None = None
-    model = base
-    if ref == "base":
-        pass
-    elif ref == "current":
-        cand = [ws.current, ws.current / "adapter"]
-        adapter = next((p for p in cand if is_adapter_dir(p)), None)
-        if adapter is None and (ws.current / "config.json").is_file():  # a full fine-tune
-            model = ws.current
-        elif adapter is None:
-            raise NotFoundError(
-                f"{ws.current}: no trained adapter yet",
-                hint="train a file first, or use --model base",
-            )
-    elif ref.startswith("v") and ref[1:].isdigit():
-        vdir = ws.version_dir(ref)
-        if not vdir.is_dir():
-            raise NotFoundError(f"version {ref}: not found in {ws.versions}")
-        version = ref
-        manifest = _manifest(vdir)
-        if is_adapter_dir(vdir / "adapter"):
-            adapter = vdir / "adapter"
-        elif (vdir / "model").is_dir():
-            model = vdir / "model"
-        elif is_adapter_dir(vdir):
-            adapter = vdir
-        else:
-            raise NotFoundError(f"{vdir}: holds neither adapter/ nor model/")
-        if manifest.get("base") and adapter is not None:
-            mbase = Path(str(manifest["base"]))
-            mbase = mbase if mbase.is_absolute() else ws.home / mbase
-            if mbase.is_dir():
-                model = mbase
-    else:
-        path = Path(ref).expanduser()
-        if not path.exists():
-            raise ConfigError(f"--model {ref}: not base, current, vNNN or an existing path")
-        if is_adapter_dir(path):
-            adapter = path
-        else:
-            check_model_dir(path)
-            model = path
-    if adapter is not None:
+    r = refs.resolve(ws, cfg, ref)
+    if r.adapter is not None:
         h = hashlib.sha256(
-            f"{model_dir_hash(model)}+{model_dir_hash(adapter)}".encode()
+            f"{model_dir_hash(r.base)}+{model_dir_hash(r.adapter)}".encode()
         ).hexdigest()
     else:
-        h = model_dir_hash(model)
-    return ModelSpec(ref, model, adapter, version, h, base_hash, adapter is None and h == base_hash)
-
-
-def _manifest(vdir: Path) -> dict[str, Any]:
-    f = vdir / "manifest.json"
-    if not f.is_file():
-        return {}
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+        h = model_dir_hash(r.base)
+    version = r.version.split("_", 1)[0] if r.version else None
+    return ModelSpec(
+        ref, r.base, r.adapter, version, h, base_hash, r.adapter is None and h == base_hash
+    )
 
 
 # -- results -------------------------------------------------------------------------------

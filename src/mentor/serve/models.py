@@ -28,8 +28,8 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.engine import BASE_ADAPTER, Engine, GenRequest, GenResult, build_engine
-from mentor.errors import ConfigError, ModelError, NotFoundError
-from mentor.models.loader import check_adapter_dir, check_model_dir, is_adapter_dir
+from mentor.errors import ConfigError
+from mentor.models import refs
 from mentor.paths import Workspace
 
 log = logging.getLogger(__name__)
@@ -111,42 +111,22 @@ class Resolver:
             raise ConfigError(
                 f"model {name!r}: not a model name", hint="use base, current, serving or vNNN"
             )
-        root = self.ws.versions
-        exact = root / name
-        if exact.is_dir():
-            return exact
-        matches = sorted(p for p in root.glob(f"{name}_*") if p.is_dir()) if root.is_dir() else []
-        if not matches:
-            raise NotFoundError(
-                f"model {name!r}: no such version in {root}", hint="see GET /v1/models"
-            )
-        if len(matches) > 1:
-            raise NotFoundError(
-                f"model {name!r}: ambiguous, matches {', '.join(p.name for p in matches)}"
-            )
-        return matches[0]
+        return refs.version_dir(self.ws, name)
+
+    def _resolved(self, r: refs.ModelRef, key: str | None = None) -> Resolved:
+        if r.adapter is None:
+            return Resolved(r.name, r.base)
+        return Resolved(r.name, r.base, r.adapter, key=key or r.name)
 
     def from_version_dir(self, vdir: Path) -> Resolved:
-        adapter = vdir / "adapter"
-        model = vdir / "model"
-        base = model if (model / "config.json").is_file() else self.base
-        if is_adapter_dir(adapter):
-            return Resolved(vdir.name, base, adapter, key=vdir.name)
-        if base is model:
-            return Resolved(vdir.name, model)
-        if is_adapter_dir(vdir):  # a version saved as a bare adapter directory
-            return Resolved(vdir.name, self.base, vdir, key=vdir.name)
-        raise ModelError(f"{vdir}: version holds neither adapter/ nor model/")
+        return self._resolved(refs.from_version_dir(self.ws, self.cfg, vdir))
 
     def current(self) -> Resolved:
-        cur = self.ws.current
-        if not is_adapter_dir(cur):
-            raise NotFoundError(
-                f"model 'current': {cur} holds no adapter yet",
-                hint="train a file first, or use base",
-            )
-        key = f"current@{_files_stamp(cur)}"
-        return Resolved(key, self.base, cur, key=key)
+        r = refs.current(self.ws, self.cfg)
+        if r.adapter is None:  # a full fine-tune: the model itself, named by its files
+            return Resolved(f"current@{_files_stamp(r.base)}", r.base)
+        key = f"current@{_files_stamp(r.adapter)}"  # mutable: a new name whenever it changes
+        return Resolved(key, r.base, r.adapter, key=key)
 
     def serving_name(self) -> str | None:
         return self.serving.get()
@@ -172,14 +152,13 @@ class Resolver:
         return self.from_version_dir(self.version_dir(name))
 
     def path(self, path: Path) -> Resolved:
-        path = path.resolve()
-        if is_adapter_dir(path):
-            check_adapter_dir(path)
-            return Resolved(str(path), self.base, path, key=f"path@{_files_stamp(path)}")
-        if (path / "adapter").is_dir() or (path / "model").is_dir():
-            return self.from_version_dir(path)
-        check_model_dir(path)
-        return Resolved(str(path), path)
+        r = refs.resolve(self.ws, self.cfg, str(path))
+        key = (
+            f"path@{_files_stamp(r.adapter)}"
+            if r.adapter is not None and r.version is None
+            else None
+        )
+        return self._resolved(r, key)
 
     def versions(self) -> list[str]:
         root = self.ws.versions
