@@ -45,30 +45,9 @@ def build_model(gpu: bool, tmp: Path, assets: Path | None):
 
         model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32).eval()
         return model, tok, renderer, "cpu", "tiny-xs fp32"
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+    from mentor.models.tiny import random_qwen3_0_6b
 
-    im_end = tok.convert_tokens_to_ids("<|im_end|>")
-    eot = tok.convert_tokens_to_ids("<|endoftext|>")
-    cfg = Qwen3Config(
-        vocab_size=151936,
-        hidden_size=1024,
-        intermediate_size=3072,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=40960,
-        tie_word_embeddings=True,
-        eos_token_id=im_end,
-        pad_token_id=eot,
-        bos_token_id=eot,
-    )
-    torch.manual_seed(0)
-    with torch.device("cuda"):
-        model = Qwen3ForCausalLM(cfg).to(torch.bfloat16).eval()
-    model.generation_config = GenerationConfig(
-        eos_token_id=[im_end, eot], pad_token_id=eot, do_sample=False
-    )
+    model = random_qwen3_0_6b(tok, seed=0, device="cuda").eval()
     return model, tok, renderer, "cuda", "Qwen3-0.6B shape, random bf16"
 
 

@@ -33,27 +33,14 @@ def _model(tmp: Path, gpu: bool) -> Path:
     path = build_tiny(tmp / "tiny", size="xs", seed=0)
     if not gpu:
         return path
-    import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+    from transformers import AutoTokenizer
+
+    from mentor.models.tiny import random_qwen3_0_6b
 
     tok = AutoTokenizer.from_pretrained(str(path))
-    cfg = Qwen3Config(
-        vocab_size=151936,
-        hidden_size=1024,
-        intermediate_size=3072,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=40960,
-        tie_word_embeddings=True,
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tok.pad_token_id,
-        dtype="bfloat16",
-    )
-    torch.manual_seed(0)
+    model = random_qwen3_0_6b(tok, seed=0)
     out = tmp / "qwen3-0.6b-shape"
-    Qwen3ForCausalLM(cfg).to(torch.bfloat16).save_pretrained(out)
+    model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.daemon import queue
-from mentor.paths import Workspace, atomic_write_json
+from mentor.paths import Workspace, atomic_write_json, sha256_file
 from mentor.store import events
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,8 @@ def admit(
     allow_duplicate: bool = False,
 ) -> queue.Job:
     """Make a job for ``src``: move it to processing, validate it whole, queue it or set it aside."""
-    from mentor.data.tokenize import file_sha256
 
-    file_hash = file_sha256(src)
+    file_hash = sha256_file(src)
     job = queue.insert(conn, path=str(src), name=name, priority=priority, file_hash=file_hash)
     dest = place(src, processing_dir(ws) / f"{job.id}_{flat_name(name)}", copy=copy)
     job = queue.update(conn, job.id, path=str(dest))

@@ -25,6 +25,7 @@ import numpy as np
 
 from mentor.data.chat import ChatRenderer, Message, messages_from_row
 from mentor.errors import DataError
+from mentor.paths import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +46,12 @@ class ParsedFile:
     errors: list[str] = field(default_factory=list)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_jsonl(path: Path) -> ParsedFile:
     """Parse every line; a bad line becomes an error ``path:line: reason``, not an exception."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    parsed = ParsedFile(path=path, file_hash=file_sha256(path))
+    parsed = ParsedFile(path=path, file_hash=sha256_file(path))
     with open(path, encoding="utf-8", errors="strict") as f:
         try:
             for lineno, line in enumerate(f, start=1):

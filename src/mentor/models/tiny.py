@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mentor.models.chat_template import CHATML_QWEN3_STYLE
 
@@ -71,6 +71,39 @@ def train_tokenizer(vocab_size: int, seed: int):  # -> PreTrainedTokenizerFast
     )
     fast.chat_template = CHATML_QWEN3_STYLE
     return fast
+
+
+# Qwen3-0.6B's shape (from its config.json), for GPU benchmarks with random weights.
+QWEN3_0_6B_SHAPE: dict[str, Any] = {
+    "vocab_size": 151936,
+    "hidden_size": 1024,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "max_position_embeddings": 40960,
+    "tie_word_embeddings": True,
+}
+
+
+def random_qwen3_0_6b(tokenizer: Any, *, seed: int = 0, device: str = "cpu") -> Any:
+    """A Qwen3-0.6B-shaped model with random bf16 weights and ``tokenizer``'s special ids."""
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    cfg = Qwen3Config(**QWEN3_0_6B_SHAPE, eos_token_id=im_end, pad_token_id=eot, bos_token_id=eot)
+    torch.manual_seed(seed)
+    model: Any
+    with torch.device(device):
+        model = Qwen3ForCausalLM(cfg)
+    model = model.to(torch.bfloat16)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[im_end, eot], pad_token_id=eot, do_sample=False
+    )
+    return model
 
 
 def build_tiny(out: Path, *, size: Size = "xs", seed: int = 0) -> Path:
