@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("MENTOR_DEBUG") == "1"
+    # mentor draws its own progress bars; the libraries' per-shard bars would interleave with them
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app(args=args, prog_name="mentor")
     except MentorError as err:
