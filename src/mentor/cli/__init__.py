@@ -67,15 +67,15 @@ def root(
     )
 
 
-# The command table: each module registers its commands or adds its sub-app.
+# The command table, in the order a user meets it: each module registers its commands.
 workspace_cmd.register(app)
-model_cmd.register(app)
-eval_cmd.register(app)
-syllo_cmd.register(app)
-daemon_cmd.register(app)
-serve_cmd.register(app)
 train_cmd.register(app)
+eval_cmd.register(app)
+serve_cmd.register(app)
 dashboard_cmd.register(app)
+daemon_cmd.register(app)
+syllo_cmd.register(app)
+model_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
