@@ -41,11 +41,8 @@ def test_logits_unchanged_by_packed_neighbour(tiny_model_dir: Path, attn: str) -
     g = torch.Generator().manual_seed(0)
     a = torch.randint(10, 1000, (37,), generator=g).tolist()
     b = torch.randint(10, 1000, (23,), generator=g).tolist()
-    lab = [-100] * 3
     collate = PackedCollator(pad_id=0)
-    alone = collate(
-        [{"segments": [(b, lab[:0] + [-100] * len(b))], "rows": (1,), "start": 0, "end": 1}]
-    )
+    alone = collate([{"segments": [(b, [-100] * len(b))], "rows": (1,), "start": 0, "end": 1}])
     packed = collate(
         [
             {
@@ -75,3 +72,25 @@ def test_logits_unchanged_by_packed_neighbour(tiny_model_dir: Path, attn: str) -
     got = lp[0, len(a) : len(a) + n]
     assert torch.allclose(iso, got, atol=1e-5), (iso - got).abs().max()
     assert (iso - leak[0, len(a) : len(a) + n]).abs().max() > 1e-3
+
+
+def test_first_fit_decreasing_windows_fill_packs_and_keep_positions_exact() -> None:
+    from mentor.data.packing import arrange_for_packing
+
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.randint(285, 982, (600,), generator=g).tolist()
+    order = torch.randperm(600, generator=g).tolist()
+    arranged = arrange_for_packing(order, lengths, 1024, window=128)
+    # the same rows, none leaving its window of the seeded order
+    assert sorted(arranged) == sorted(order)
+    for w0 in range(0, 600, 128):
+        assert set(arranged[w0 : w0 + 128]) == set(order[w0 : w0 + 128])
+
+    def fill(packs: list[Pack]) -> float:
+        return sum(lengths[r] for p in packs for r in p.rows) / (1024 * len(packs))
+
+    packs = pack_greedy(arranged, lengths, 1024)
+    assert fill(packs) > fill(pack_greedy(order, lengths, 1024)) + 0.1
+    # resuming at any pack boundary packs the rest exactly as before
+    cut = packs[7].start
+    assert pack_greedy(arranged[cut:], lengths, 1024, offset=cut) == packs[7:]
