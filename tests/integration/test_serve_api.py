@@ -286,3 +286,17 @@ def test_current_adapter(workspace, tiny_model_dir):
         make_adapter(tiny_model_dir, workspace.current, seed=5)
         r = c.post("/generate", json={"prompt": "x", "model": "current", "max_tokens": 2})
         assert r.status_code == 200 and r.json()["model"].startswith("current@")
+
+
+def test_the_api_serves_the_dashboard_and_nothing_of_the_workspace(client):
+    page = client.get("/dashboard/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert client.get("/api/dash/overview").status_code == 200
+    assert client.get("/dashboard/static/plotly.min.js").status_code == 200
+    for path in (
+        "/mentor.yaml",
+        "/state.db",
+        "/dashboard/static/../../mentor.yaml",
+        "/dashboard/../state.db",
+    ):
+        assert client.get(path).status_code == 404, path
