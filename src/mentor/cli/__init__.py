@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     # mentor draws its own progress bars; the libraries' per-shard bars would interleave with them
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # peft still asks transformers 5 for is_gradient_checkpointing: a library's note, not the user's
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+    )
     try:
         app(args=args, prog_name="mentor")
     except MentorError as err:

@@ -10,12 +10,36 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mentor import config as config_mod
 from mentor.paths import Workspace, resolve_home
 
 console = Console(stderr=True)
 out = Console()
+
+
+def progress_bar(*, disable: bool = False, transient: bool = False) -> Progress:
+    """mentor's progress bar: what, bar, done/total, a free ``info`` field, elapsed, ETA."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable,
+        transient=transient,
+    )
+
 
 SetOption = Annotated[
     list[str] | None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mentor.cli.common import JsonOption, SetOption, console, out, print_json, state
+from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
 
 COLUMNS = ("solved", "word_acc", "json_valid", "exact", "f1", "loss")
 
@@ -65,14 +65,6 @@ def eval_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Evaluate a model: batched generation, per-tier metrics, 95% intervals, delta vs the baseline."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from mentor.evals.runner import evaluate
 
@@ -80,22 +72,12 @@ def eval_cmd(
     ws = st.workspace()
     cfg = st.config(overrides)
     ref = model or _default_model(ws)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
+    with progress_bar(disable=as_json, transient=True) as bar:
         ids: dict[str, Any] = {}
 
         def progress(name: str, done: int, total: int) -> None:
             if name not in ids:
-                ids[name] = bar.add_task(name, total=total, rate="")
+                ids[name] = bar.add_task(name, total=total, info="")
             bar.update(ids[name], completed=done, total=total)
 
         result = evaluate(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mentor.cli.common import JsonOption, SetOption, console, out, print_json, state
+from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
 from mentor.errors import ConfigError, DataError
 
 ModelOption = Annotated[
@@ -190,12 +190,8 @@ def generate(
         return
     t0 = time.perf_counter()
     if len(reqs) > 1 and not as_json:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        with Progress(
-            "generating", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
-        ) as bar:
-            task = bar.add_task("gen", total=len(reqs))
+        with progress_bar() as bar:
+            task = bar.add_task("generating", total=len(reqs), info="")
             results = engine.generate(
                 reqs, batch_size=cfg.serve.max_batch, progress=lambda n: bar.advance(task, n)
             )

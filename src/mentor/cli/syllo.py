@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mentor.cli.common import JsonOption, console, out, print_json
+from mentor.cli.common import JsonOption, out, print_json, progress_bar
 from mentor.errors import DataError, MentorError
 
 syllo_app = typer.Typer(help="SYLLO puzzles: generate, check and score.", no_args_is_help=True)
@@ -77,16 +76,13 @@ def generate_cmd(
         rows = iter_puzzles(
             count, seed, tier=tier, level=level, variants=variants, vocab_size=vocab_size
         )
-        with tmp.open("w", encoding="utf-8") as fh, Progress(
-            TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(), console=console, disable=json_out,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("gen", total=count, rate="")
+        with tmp.open("w", encoding="utf-8") as fh, progress_bar(disable=json_out) as bar:
+            task = bar.add_task("generating", total=count, info="")
             for i, row in enumerate(rows, 1):
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 if i % 50 == 0 or i == count:
                     rate = i / max(time.perf_counter() - t0, 1e-9)
-                    bar.update(task, completed=i, rate=f"{rate:,.0f}/s")
+                    bar.update(task, completed=i, info=f"{rate:,.0f}/s")
         tmp.replace(out_file)
     except ValueError as err:
         tmp.unlink(missing_ok=True)

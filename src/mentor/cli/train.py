@@ -11,17 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from mentor.cli.common import JsonOption, SetOption, console, out, print_json, state
+from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
 from mentor.errors import JobError
 
 OverlengthOption = Annotated[
@@ -116,17 +108,7 @@ def train(
     cfg = app.config(set_)
     outcomes = []
     for f in files:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=json_out,
-            transient=False,
-        ) as bar:
+        with progress_bar(disable=json_out) as bar:
             task = bar.add_task(f.name, total=None, info="validating")
 
             def on_progress(p: dict[str, Any], task: Any = task, bar: Any = bar) -> None:
