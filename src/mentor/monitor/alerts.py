@@ -229,8 +229,13 @@ def tail_jsonl(path: Path, n: int = 50, *, max_bytes: int = 1 << 20) -> list[dic
     lines = data.decode("utf-8", errors="replace").splitlines()
     if size > max_bytes and lines:
         lines = lines[1:]  # the first line may be cut
+    return parse_records(lines[-n:] if n > 0 else lines)
+
+
+def parse_records(lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON objects among ``lines``; blank, torn or non-object lines are skipped."""
     out: list[dict[str, Any]] = []
-    for line in lines[-n:] if n > 0 else lines:
+    for line in lines:
         line = line.strip()
         if not line:
             continue

@@ -81,17 +81,8 @@ def read_jsonl(path: Path, limit: int = 0) -> list[dict[str, Any]]:
                 f.seek(offset)
                 chunk = f.read(st.st_size - offset)
             end = chunk.rfind(b"\n") + 1
-            recs = list(recs)
-            for line in chunk[:end].decode("utf-8", errors="replace").splitlines():
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict):
-                    recs.append(obj)
+            text = chunk[:end].decode("utf-8", errors="replace")
+            recs = recs + alerts_mod.parse_records(text.splitlines())
             offset += end
         _JSONL_CACHE[key] = (st.st_ino, offset, recs)
         return list(recs)
