@@ -81,12 +81,6 @@ def daemon(ctx: typer.Context, overrides: SetOption = None) -> None:
     out.print("daemon stopped")
 
 
-def _has_serve(ctx: typer.Context) -> bool:
-    root = ctx.find_root().command
-    cmds = getattr(root, "commands", {}) or {}
-    return "serve" in cmds
-
-
 def up(ctx: typer.Context, overrides: SetOption = None) -> None:
     """The daemon, the REST API and the dashboard under one supervisor (one process tree)."""
     import logging
@@ -99,23 +93,18 @@ def up(ctx: typer.Context, overrides: SetOption = None) -> None:
     d = Daemon(ws, overrides=overrides or [])
     d.install_signals()
     d.start()
-    serve = None
-    if _has_serve(ctx):
-        cmd = [sys.executable, "-m", "mentor", "--home", str(ws.home), "serve"]
-        for o in overrides or []:
-            cmd += ["--set", o]
-        serve = Supervised(cmd, ws.logs / "serve.log")
-        serve.start()
-        out.print(
-            f"serving API and dashboard (pid {serve.proc.pid if serve.proc else '?'}); log {ws.logs / 'serve.log'}"
-        )
-    else:
-        out.print("`mentor serve` is not installed: running the daemon only")
+    cmd = [sys.executable, "-m", "mentor", "--home", str(ws.home), "serve"]
+    for o in overrides or []:
+        cmd += ["--set", o]
+    serve = Supervised(cmd, ws.logs / "serve.log")  # restarted if it dies
+    serve.start()
+    out.print(
+        f"serving API and dashboard (pid {serve.proc.pid if serve.proc else '?'}); log {ws.logs / 'serve.log'}"
+    )
     try:
-        d.run(extra=serve.check if serve else None)
+        d.run(extra=serve.check)
     finally:
-        if serve is not None:
-            serve.stop()
+        serve.stop()
     out.print("stopped")
 
 
