@@ -51,6 +51,16 @@ def build_model(gpu: bool, tmp: Path, assets: Path | None):
     return model, tok, renderer, "cuda", "Qwen3-0.6B shape, random bf16"
 
 
+def _figures(puzzles: int, new_tokens: int, seconds: float) -> dict:
+    return {
+        "puzzles": puzzles,
+        "new_tokens": new_tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(new_tokens / seconds, 1),
+        "puzzles_per_s": round(puzzles / seconds, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -145,20 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     sync()
     t_plain = time.perf_counter() - t0
 
-    mentor = {
-        "puzzles": len(prompts),
-        "new_tokens": n_engine,
-        "seconds": round(t_engine, 3),
-        "tokens_per_s": round(n_engine / t_engine, 1),
-        "puzzles_per_s": round(len(prompts) / t_engine, 3),
-    }
-    plain = {
-        "puzzles": len(plain_prompts),
-        "new_tokens": n_plain,
-        "seconds": round(t_plain, 3),
-        "tokens_per_s": round(n_plain / t_plain, 1),
-        "puzzles_per_s": round(len(plain_prompts) / t_plain, 3),
-    }
+    mentor = _figures(len(prompts), n_engine, t_engine)
+    plain = _figures(len(plain_prompts), n_plain, t_plain)
     result = {
         "benchmark": "eval",
         "model": desc,

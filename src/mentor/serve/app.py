@@ -138,7 +138,8 @@ class Guard:
         # 1. request size
         cap = cfg.max_request_bytes
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+
+        async def too_large() -> None:
             await self._send_error(
                 send_wrapped,
                 413,
@@ -147,6 +148,9 @@ class Guard:
                 "request_too_large",
             )
             await record()
+
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            await too_large()
             return
         chunks: list[bytes] = []
         size = 0
@@ -158,14 +162,7 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > cap:
-                await self._send_error(
-                    send_wrapped,
-                    413,
-                    f"request body over serve.max_request_bytes ({cap} bytes)",
-                    "invalid_request_error",
-                    "request_too_large",
-                )
-                await record()
+                await too_large()
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
