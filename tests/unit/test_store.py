@@ -32,3 +32,29 @@ def test_events_round_trip(tmp_path: Path):
     events.emit(conn, "alert", "hot", level="warning")
     got = events.recent(conn, kinds=["job.started"])
     assert len(got) == 1 and got[0].data == {"file": "a.jsonl"} and got[0].job_id == 3
+
+
+def test_atomic_writes_from_several_threads_never_collide(tmp_path: Path):
+    import json
+    import threading
+
+    from mentor.paths import atomic_write_json
+
+    target = tmp_path / "status.json"
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(200):
+                atomic_write_json(target, {"writer": n, "i": i})
+        except BaseException as err:  # a lost temp file shows up here
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert json.loads(target.read_text())["i"] == 199
+    assert [p.name for p in tmp_path.iterdir()] == ["status.json"]  # no temp file left behind
