@@ -69,6 +69,11 @@ class TrainingConfig(Section):
     lora_r: int = Field(64, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(64, ge=1, description="LoRA alpha (the users set alpha = r).")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout.")
+    lora_dropout_shared: bool = Field(
+        True,
+        description="One dropout mask per input, shared by the adapters that read it (q/k/v, "
+        "gate/up): same rate, about 2x fewer random draws. false = PEFT's mask per adapter.",
+    )
     learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate.")
     schedule: Literal["constant", "cosine", "wsd"] = Field(
         "cosine", description="LR schedule of the lineage (never restarts per file)."

@@ -1,4 +1,4 @@
-"""bf16 correctness on a CUDA GPU (skipped without one): packing isolation and a short training."""
+"""bf16 correctness on a CUDA GPU (skipped without one): packing isolation, the varlen kernel, a short training."""
 
 from __future__ import annotations
 
@@ -89,3 +89,20 @@ def test_short_bf16_training_on_gpu(workspace, tmp_path: Path) -> None:
     assert out.global_step > 0
     assert out.metrics["loss"] == out.metrics["loss"]  # finite, not NaN
     print("gpu training metrics:", json.dumps(out.metrics))
+
+
+def test_varlen_kernel_matches_per_example_attention() -> None:
+    from mentor.models.attention import _per_example_attention, _varlen, _varlen_attention
+
+    if _varlen() is None:
+        pytest.skip("this PyTorch has no torch.nn.attention.varlen")
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 8, 96, 64, generator=g)
+    k = torch.randn(2, 4, 96, 64, generator=g)
+    v = torch.randn(2, 4, 96, 64, generator=g)
+    cu = torch.tensor([0, 40, 96, 150, 192], dtype=torch.int32)
+    want = _per_example_attention(q, k, v, cu, 0.125)
+    dev = {"device": "cuda", "dtype": torch.bfloat16}
+    got = _varlen_attention(q.to(**dev), k.to(**dev), v.to(**dev), cu, 56, 0.125)
+    assert got.shape == want.shape
+    assert (got.float().cpu() - want).abs().max() < 3e-2

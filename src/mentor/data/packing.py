@@ -2,16 +2,18 @@
 
 How packed examples are kept apart (transformers 5.24, read in ``masking_utils.py``):
 
-* **sdpa, eager, flex_attention**: ``create_causal_mask`` -> ``_preprocess_mask_arguments``
+* **sdpa** in training: mentor swaps in its ``mentor_packed_sdpa`` backend
+  (:mod:`mentor.models.attention`), which attends within each example only, reading the
+  boundaries this collator passes as ``cu_seq_lens_q``; nothing across examples is computed.
+* **eager, flex_attention** (and plain sdpa): ``create_causal_mask`` -> ``_preprocess_mask_arguments``
   calls ``find_packed_sequence_indices(position_ids)`` *only when no 2-D attention mask is passed
   and no cache is in use*. Every place where ``position_ids`` does not increase by exactly 1
   starts a new sequence, and the causal mask is AND-ed with "same sequence" -> block diagonal.
   So the packed collator passes ``position_ids`` restarting at 0 for each example, passes **no**
   ``attention_mask``, and training forwards run with ``use_cache=False`` (the model otherwise
   builds a ``DynamicCache`` even in training, and a cache disables the detection).
-* **flash_attention_2/3**: the mask function returns None and the flash wrapper derives
-  ``cu_seqlens`` from the same restarting ``position_ids`` (varlen kernels), again only without a
-  2-D mask.
+* **flash_attention_2/3**: the mask function returns None and the flash wrapper reads the
+  collator's ``cu_seq_lens_q`` (varlen kernels), again only without a 2-D mask.
 * Any other backend: packing is not trusted; :func:`packing_supported` is False and training
   falls back to padded batches with an explicit attention mask.
 
@@ -21,6 +23,7 @@ that no real token attends to; its labels are -100.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +140,9 @@ class PackDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
 class PackedCollator:
     """Batches packs: ``input_ids``, ``labels``, ``position_ids`` restarting per example, and no
-    ``attention_mask`` (see the module docstring). Bookkeeping tensors ``mentor_*`` are removed
+    ``attention_mask`` (see the module docstring); plus the example boundaries over the flattened
+    batch (``cu_seq_lens_q``/``_k``, ``max_length_q``/``_k``), which the varlen backends read
+    instead of deriving them from ``position_ids``. Bookkeeping tensors ``mentor_*`` are removed
     by the trainer before the forward."""
 
     def __init__(self, pad_id: int, pad_to_multiple_of: int = 8) -> None:
@@ -149,13 +154,14 @@ class PackedCollator:
         m = self.multiple
         return ((w + m - 1) // m) * m if m > 1 else w
 
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         lens = [sum(len(ids) for ids, _ in it["segments"]) for it in items]
         width = self._width(lens)
         b = len(items)
         input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
         labels = torch.full((b, width), IGNORE_INDEX, dtype=torch.long)
         position_ids = torch.zeros((b, width), dtype=torch.long)
+        cu = [0]
         for i, it in enumerate(items):
             at = 0
             for ids, lab in it["segments"]:
@@ -164,12 +170,19 @@ class PackedCollator:
                 labels[i, at : at + n] = torch.tensor(lab, dtype=torch.long)
                 position_ids[i, at : at + n] = torch.arange(n)
                 at += n
+                cu.append(i * width + at)
             if at < width:  # padding: a block of its own
                 position_ids[i, at:] = torch.arange(width - at)
+                cu.append((i + 1) * width)
+        longest = max(y - x for x, y in itertools.pairwise(cu))
         return {
             "input_ids": input_ids,
             "labels": labels,
             "position_ids": position_ids,
+            "cu_seq_lens_q": torch.tensor(cu, dtype=torch.int32),
+            "cu_seq_lens_k": torch.tensor(cu, dtype=torch.int32),
+            "max_length_q": longest,
+            "max_length_k": longest,
             **_bookkeeping(items, lens, width),
         }
 
@@ -216,3 +229,30 @@ def _bookkeeping(
 
 
 MENTOR_KEYS = ("mentor_rows", "mentor_span", "mentor_tokens", "mentor_slots")
+
+
+VARLEN_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
+
+
+def flatten_trained_positions(batch: dict[str, Any]) -> dict[str, Any]:
+    """A packed micro-batch as one row, with logits only where a label is trained.
+
+    For backends that separate examples by boundaries rather than by a materialised mask
+    (``mentor_packed_sdpa``, flash attention), the rows of a micro-batch can lie end to end: the
+    boundaries (``cu_seq_lens_q``) already count over the flattened tokens. The labels are
+    shifted per row first (token t predicts t+1, never across rows), then the model computes
+    the language-model head and the loss only at trained positions (``logits_to_keep`` plus
+    ``shift_labels``): prompts, pads and the row ends cost no logits. The loss is the same sum
+    over the same targets as the unflattened batch.
+    """
+    labels = batch["labels"]
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:].reshape(1, -1)
+    keep = (shifted[0] != IGNORE_INDEX).nonzero().squeeze(1)
+    targets = shifted[:, keep]
+    out = dict(batch)
+    out["input_ids"] = batch["input_ids"].reshape(1, -1)
+    out["position_ids"] = batch["position_ids"].reshape(1, -1)
+    out["labels"] = targets  # any labels make the model compute its loss; shift_labels are used
+    out["shift_labels"] = targets
+    out["logits_to_keep"] = keep
+    return out

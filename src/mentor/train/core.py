@@ -42,10 +42,12 @@ from mentor.config import Config
 from mentor.data.chat import ChatRenderer
 from mentor.data.packing import (
     MENTOR_KEYS,
+    VARLEN_KEYS,
     PackDataset,
     PackedCollator,
     PaddedCollator,
     arrange_for_packing,
+    flatten_trained_positions,
     one_per_pack,
     pack_greedy,
     packing_supported,
@@ -55,15 +57,21 @@ from mentor.data.validate import ValidationReport, validate_file
 from mentor.errors import ConfigError, JobError
 from mentor.evals.live import LivePreviewCallback, MonitorCallback
 from mentor.evals.tasks import is_syllo, items_from_rows
+from mentor.models.attention import register_packed_sdpa
 from mentor.monitor import system
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json, atomic_write_text
 from mentor.store import connect, transaction
 from mentor.store.events import emit
 from mentor.train import state as st
+from mentor.train.dropout import share_lora_dropout
 from mentor.train.schedule import LineageSchedule
 
 log = logging.getLogger(__name__)
+
+# Backends that separate packed examples by boundaries, not by a mask ("sdpa" is swapped for
+# mentor_packed_sdpa in training), so a micro-batch can be one row with logits where trained.
+FLAT_PACK_BACKENDS = ("sdpa", "flash_attention_2", "flash_attention_3")
 
 Status = Literal["completed", "paused", "stopped", "skipped", "failed"]
 ACTIONS = ("pause", "stop", "skip")
@@ -271,17 +279,22 @@ def build_model(ws: Workspace, cfg: Config, lineage: dict[str, Any] | None, devi
         return model  # the Trainer loads the lineage's weights from ws.current on resume
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    if lineage is not None and (ws.current / "adapter_config.json").is_file():
-        return PeftModel.from_pretrained(model, str(ws.current), is_trainable=True)
     t = cfg.training
-    lora = LoraConfig(
-        r=t.lora_r,
-        lora_alpha=t.lora_alpha,
-        lora_dropout=t.lora_dropout,
-        target_modules=t.lora_targets,
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora)
+    peft: Any
+    if lineage is not None and (ws.current / "adapter_config.json").is_file():
+        peft = PeftModel.from_pretrained(model, str(ws.current), is_trainable=True)
+    else:
+        lora = LoraConfig(
+            r=t.lora_r,
+            lora_alpha=t.lora_alpha,
+            lora_dropout=t.lora_dropout,
+            target_modules=t.lora_targets,
+            task_type="CAUSAL_LM",
+        )
+        peft = get_peft_model(model, lora)
+    if t.lora_dropout_shared:
+        share_lora_dropout(peft)
+    return peft
 
 
 # --------------------------------------------------------------------------- the run
@@ -311,6 +324,8 @@ class RunContext:
         self.trainer: Any = None
         self.restore_rng: str | None = kw.get("restore_rng")
         self.split = 1  # micro-batch split factor after an OOM
+        # packs laid end to end, logits at trained positions only (flatten_trained_positions)
+        self.flat_packs = False
         self.pending_rows: list[int] = []
         self.pending_end = -1
         self.step_loss = 0.0
@@ -498,6 +513,8 @@ def _make_trainer_classes() -> tuple[type, type]:
             num_items_in_batch: Any = None,
         ) -> Any:
             inputs = {k: v for k, v in inputs.items() if k not in MENTOR_KEYS}
+            if self.mentor.flat_packs and not return_outputs:
+                inputs = flatten_trained_positions(inputs)
             inputs["use_cache"] = (
                 False  # a cache disables packed-sequence masking (DESIGN pitfalls)
             )
@@ -561,9 +578,10 @@ def _make_trainer_classes() -> tuple[type, type]:
             size = max(1, math.ceil(n / split))
             total = None
             for i in range(0, n, size):
-                chunk = {
+                chunk = {  # example boundaries count over the whole batch: backends re-derive
                     k: (v[i : i + size] if torch.is_tensor(v) and v.dim() > 0 else v)
                     for k, v in inputs.items()
+                    if k not in VARLEN_KEYS
                 }
                 part = super().training_step(model, chunk, num_items_in_batch)
                 total = part if total is None else total + part
@@ -903,6 +921,9 @@ def _train(
         else None,
     )
     model = build_model(ws, cfg, lineage if resume else None, device)
+    if use_packing and cfg.model.attn_implementation == "sdpa":
+        model.set_attn_implementation(register_packed_sdpa())  # per-example attention in packs
+    ctx.flat_packs = use_packing and cfg.model.attn_implementation in FLAT_PACK_BACKENDS
     bf16 = resolve_bf16(cfg, device)
     report_to = t.report_to or "none"
     args = TrainingArguments(
