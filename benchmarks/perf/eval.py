@@ -12,6 +12,7 @@ The plain loop is slow, so by default it runs on the first ``--plain-limit`` puz
     .venv/bin/python benchmarks/perf/eval.py                      # CPU, tiny model
     .venv/bin/python benchmarks/perf/eval.py --gpu                # Qwen3-0.6B shape, random bf16
     .venv/bin/python benchmarks/perf/eval.py --gpu --limit 64 --max-new-tokens 64   # short run
+    .venv/bin/python benchmarks/perf/eval.py --gpu --continuous   # continuous batching
 
 The last line printed is one JSON object with both throughputs and the ratios.
 """
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=None, help="engine batch size")
     ap.add_argument("--static-cache", action="store_true", help="engine: static KV cache (GPU)")
     ap.add_argument(
+        "--continuous",
+        action="store_true",
+        help="engine: transformers continuous batching (eval.continuous_batching)",
+    )
+    ap.add_argument(
         "--export-assets", type=Path, help="write the tiny model + prompts here and exit"
     )
     ap.add_argument(
@@ -121,7 +127,14 @@ def main(argv: list[str] | None = None) -> dict:
         prompts[(k * 100) % len(prompts) + k // 3] for k in range(min(plain_n, len(prompts)))
     ]
 
-    engine = HFEngine(model, tok, renderer, device=device, static_cache=args.static_cache)
+    engine = HFEngine(
+        model,
+        tok,
+        renderer,
+        device=device,
+        static_cache=args.static_cache,
+        continuous=args.continuous,
+    )
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     # warm-up (kernels, allocator) on both paths, outside the timings
@@ -165,6 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         "max_new_tokens": max_new,
         "batch_size": batch,
         "static_cache": args.static_cache,
+        "continuous": args.continuous,
         "mentor": mentor,
         "plain": plain,
         "ratio": round(mentor["tokens_per_s"] / plain["tokens_per_s"], 2),

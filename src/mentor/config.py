@@ -146,6 +146,12 @@ class EvalConfig(Section):
     val_every: int = Field(50, ge=0, description="Validation loss every N steps (0 = off).")
     probe_count: int = Field(8, ge=1, description="Probe puzzles in a live preview.")
     batch_size: int = Field(32, ge=1, description="Generation batch size of evaluations.")
+    continuous_batching: bool = Field(
+        False,
+        description="Generate evaluations with transformers' continuous batching (paged KV cache, "
+        "finished rows replaced at once, CUDA graphs on a GPU) instead of static batches. For a "
+        "GPU; on a CPU it is slower.",
+    )
     max_new_tokens: int | None = Field(
         None, description="New-token cap; unset = sized to the task (full hard answers fit)."
     )

@@ -66,6 +66,29 @@ def test_results_in_request_order_and_per_request_caps(engine):
     assert sum(seen) == len(reqs)
 
 
+def test_continuous_batching_gives_the_static_batches_results(engine):
+    """transformers' continuous batching (eval.continuous_batching): same greedy text, caps,
+    counts and order as static batches; progress per finished request; stop strings keep the
+    static path."""
+    reqs = [
+        GenRequest(engine.renderer.prompt(p), max_new_tokens=3 + 4 * i)
+        for i, p in enumerate(PROMPTS)
+    ]
+    want = engine.generate(reqs, batch_size=2)
+    engine.continuous = True
+    try:
+        seen: list[int] = []
+        got = engine.generate(reqs, batch_size=2, progress=seen.append)
+        stop = want[2].text[2:4]
+        stopped = engine.generate([GenRequest(reqs[2].prompt, max_new_tokens=11, stop=[stop])])
+    finally:
+        engine.continuous = False
+    assert got == want
+    assert seen == [1] * len(reqs)
+    assert stopped[0].text == want[2].text[: want[2].text.find(stop)]
+    assert engine.generate(reqs, batch_size=2) == want  # the model is left as it was
+
+
 def test_stop_strings_are_trimmed(engine):
     req = _reqs(engine, n=24)[2]
     full = engine.generate([req])[0].text

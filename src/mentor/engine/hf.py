@@ -5,7 +5,8 @@ generated in batches and returned in request order. Greedy unless ``temperature 
 is seeded per batch. A row stops at the end-of-turn token (``<|im_end|>``) or eos, at any of its
 ``stop`` strings (trimmed from the text) or at its own ``max_new_tokens``, whatever the others in
 its batch do. On a GPU a static KV cache with a compiled decode step can be switched on
-(``static_cache=True``).
+(``static_cache=True``), or transformers' continuous batching (``continuous=True``: paged KV
+cache, finished rows replaced at once, CUDA graphs on a GPU) for requests without stop strings.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class HFEngine:
         device: str | None = None,
         seed: int = 0,
         static_cache: bool = False,
+        continuous: bool = False,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -102,6 +104,7 @@ class HFEngine:
         self.device = device or str(next(model.parameters()).device)
         self.seed = seed
         self.static_cache = static_cache
+        self.continuous = continuous
         self.stop_ids = _stop_ids(model, tokenizer, renderer)
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
@@ -203,14 +206,15 @@ class HFEngine:
         batch: list[int] = []
 
         def flush() -> None:
-            for i, res in zip(
-                batch,
-                self._batch([requests[i] for i in batch], [ids[i] for i in batch]),
-                strict=True,
-            ):
+            reqs = [requests[i] for i in batch]
+            if self.continuous and not any(r.stop for r in reqs):
+                out = self._continuous(reqs, [ids[i] for i in batch], progress)
+            else:
+                out = self._batch(reqs, [ids[i] for i in batch])
+                if progress is not None:
+                    progress(len(batch))
+            for i, res in zip(batch, out, strict=True):
                 results[i] = res
-            if progress is not None:
-                progress(len(batch))
             batch.clear()
 
         key = None
@@ -218,7 +222,8 @@ class HFEngine:
             for i in order:
                 r = requests[i]
                 k = (r.adapter, r.temperature, r.top_p)
-                if batch and (k != key or len(batch) >= batch_size):
+                full = len(batch) >= batch_size and not (self.continuous and not r.stop)
+                if batch and (k != key or full):
                     flush()
                 key = k
                 batch.append(i)
@@ -260,6 +265,49 @@ class HFEngine:
         return [
             self._result(row[:m], len(x), r.stop)
             for row, m, x, r in zip(new, max_new, ids, reqs, strict=True)
+        ]
+
+    def _continuous(
+        self,
+        reqs: list[GenRequest],
+        ids: list[list[int]],
+        progress: Callable[[int], None] | None,
+    ) -> list[GenResult]:
+        """All of ``reqs`` through one continuous-batching manager (same adapter and sampling)."""
+        import torch
+        from transformers import ContinuousBatchingConfig
+
+        max_new = [max(1, r.max_new_tokens) for r in reqs]
+        first = reqs[0]
+        config = self._gen_config(first.temperature, first.top_p, max(max_new))
+        config.cache_implementation = None
+        cb = ContinuousBatchingConfig(seed=self.seed)
+        done: dict[str, Any] = {}
+        with (
+            torch.inference_mode(),
+            self._adapter(first.adapter),
+            self.model.continuous_batching_context_manager(
+                generation_config=config, continuous_batching_config=cb, block=True
+            ) as manager,
+        ):
+            req_ids = manager.add_requests(inputs=ids, max_new_tokens=max(max_new))
+            while len(done) < len(req_ids):
+                out = manager.get_result(timeout=1)
+                if out is None:
+                    if not manager.is_running():
+                        break
+                    continue
+                if out.is_finished() and out.request_id not in done:
+                    done[out.request_id] = out
+                    if progress is not None:
+                        progress(1)
+        missing = [r for r in req_ids if r not in done or done[r].error]
+        if missing:
+            err = next((done[r].error for r in missing if r in done), "generation thread stopped")
+            raise ModelError(f"continuous batching failed on {len(missing)} request(s): {err}")
+        return [
+            self._result(list(done[rid].generated_tokens)[:m], len(x), r.stop)
+            for rid, m, x, r in zip(req_ids, max_new, ids, reqs, strict=True)
         ]
 
     def _result(self, new_ids: list[int], prompt_tokens: int, stop: list[str]) -> GenResult:

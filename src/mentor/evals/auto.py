@@ -17,7 +17,7 @@ from typing import Any
 from mentor.config import Config
 from mentor.errors import MentorError
 from mentor.evals.gate import GateDecision, ScoreSet, gate
-from mentor.evals.runner import EvalResult, evaluate, resolve_model
+from mentor.evals.runner import EvalResult, eval_engine, evaluate, resolve_model
 from mentor.evals.tasks import Task, benchmark_task, data_task, subset
 from mentor.paths import Workspace
 from mentor.store import connect
@@ -101,10 +101,8 @@ def after_training(
     job_id: int | None = None,
     backend: str = "hf",
 ) -> AutoEvalResult:
-    from mentor.engine import build_engine
-
     spec = resolve_model(ws, cfg, version)
-    engine = build_engine(spec.base, adapter=spec.adapter, cfg=cfg, backend=backend)
+    engine = eval_engine(spec.base, spec.adapter, cfg, backend)
     heldout = None
     if heldout_rows:
         heldout = evaluate(ws, cfg, version, data=heldout_rows, name="heldout", engine=engine)

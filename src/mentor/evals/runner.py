@@ -343,6 +343,12 @@ def _tasks(
     return [benchmark_task(b) for b in (benchmarks or cfg.eval.benchmarks)]
 
 
+def eval_engine(base: Path, adapter: Path | None, cfg: Config, backend: str = "hf") -> Engine:
+    """The engine evaluations generate with (``eval.continuous_batching`` applies to ``hf``)."""
+    options = {"continuous": cfg.eval.continuous_batching} if backend == "hf" else {}
+    return build_engine(base, adapter=adapter, cfg=cfg, backend=backend, **options)
+
+
 def evaluate(
     ws: Workspace,
     cfg: Config,
@@ -367,7 +373,7 @@ def evaluate(
     spec = resolve_model(ws, cfg, model_ref)
     todo = tasks if tasks is not None else _tasks(cfg, benchmarks, data, name)
     if engine is None:
-        engine = build_engine(spec.base, adapter=spec.adapter, cfg=cfg, backend=backend)
+        engine = eval_engine(spec.base, spec.adapter, cfg, backend)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     conn = connect(ws.db)
     base_engine: Engine | None = None
@@ -378,7 +384,7 @@ def evaluate(
         if getattr(engine, "is_peft", False) and spec.base == cfg.model_path(ws.home):
             return engine, BASE_ADAPTER
         if base_engine is None:
-            base_engine = build_engine(cfg.model_path(ws.home), cfg=cfg, backend=backend)
+            base_engine = eval_engine(cfg.model_path(ws.home), None, cfg, backend)
         return base_engine, None
 
     results: dict[str, BenchResult] = {}
