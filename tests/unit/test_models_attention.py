@@ -97,3 +97,41 @@ def test_flattened_batch_gives_the_same_loss_and_gradients(tiny_model_dir: Path)
     assert len(ga) == len(gb) == sum(1 for _ in model.parameters())
     for x, y in zip(ga, gb, strict=True):
         assert torch.allclose(x, y, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("causal", "gqa"), [({"window_size": (-1, 0)}, True), ({"is_causal": True}, False)]
+)
+def test_varlen_layout_on_both_spellings(monkeypatch, causal: dict, gqa: bool) -> None:
+    """The flash varlen kernel needs CUDA (tests/gpu runs it); here a reference with the same
+    contract, (T, H, D) tokens and cumulative boundaries, checks the layout around the call:
+    flattening, grouped kv heads (native or repeated) and the way back to (B, S, H, D)."""
+    from mentor.models import attention
+
+    F = torch.nn.functional
+    calls = []
+
+    def reference(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, **kw):
+        calls.append(kw)
+        assert torch.equal(cu_q, cu_k) and cu_q.dtype == torch.int32
+        assert kw.get("window_size") == (-1, 0) or kw.get("is_causal") is True
+        assert ("enable_gqa" in kw) == (k.shape[1] != q.shape[1])
+        out = []
+        for x, y in zip(cu_q[:-1].tolist(), cu_q[1:].tolist(), strict=True):
+            assert y - x <= max_q
+            seg = [t[x:y].transpose(0, 1)[None] for t in (q, k, v)]
+            o = F.scaled_dot_product_attention(*seg, is_causal=True, scale=scale, enable_gqa=True)
+            out.append(o[0].transpose(0, 1))
+        return torch.cat(out)
+
+    monkeypatch.setattr(attention, "_varlen", lambda: (reference, causal, gqa))
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 8, 48, 16, generator=g)
+    k = torch.randn(2, 4, 48, 16, generator=g)
+    v = torch.randn(2, 4, 48, 16, generator=g)
+    cu = torch.tensor([0, 20, 48, 61, 90, 96], dtype=torch.int32)
+    got = attention._varlen_attention(q, k, v, cu, 29, 0.25)
+    want = attention._per_example_attention(q, k, v, cu, 0.25)
+    assert got.shape == want.shape == (2, 48, 8, 16)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert len(calls) == 1
