@@ -16,10 +16,10 @@ fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" | tee -a "$OUT/gpu.txt"
-timeout "${TRAIN_TIMEOUT:-200}" python3 benchmarks/perf/train.py --gpu --steps "${STEPS:-8}" --rows 600 2>&1 \
+timeout "${TRAIN_TIMEOUT:-180}" python3 benchmarks/perf/train.py --gpu --steps "${STEPS:-8}" --rows 600 2>&1 \
   | grep -v -i warning | tee "$OUT/train_gpu.log"
-timeout "${TEST_TIMEOUT:-100}" python3 -m pytest -q -p no:cacheprovider -s tests/gpu 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
+timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider -s tests/gpu 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
 for mode in "" "--continuous"; do
-  timeout "${EVAL_TIMEOUT:-150}" python3 benchmarks/perf/eval.py --gpu --plain-limit 8 $mode 2>&1 \
+  timeout "${EVAL_TIMEOUT:-140}" python3 benchmarks/perf/eval.py --gpu --plain-limit 8 $mode 2>&1 \
     | grep -v -i warning | tail -3 | tee -a "$OUT/eval_gpu.log"
 done
