@@ -19,7 +19,7 @@ and restored, so a run with previews trains the same adapter as one without.
 
 Overhead: new tokens are capped to the probes' goldens (+25 % + 32), all probes go in one batch,
 and the cadence is adaptive: a preview (evolution snapshots included) runs only while the time
-spent previewing stays within ``budget_share`` (default 5 %) of the training time so far; see
+spent previewing stays within ``budget_share`` (default 4 %) of the training time so far; see
 :class:`LivePreviewCallback`. ``eval.live_every: 0`` switches previews and evolution snapshots off.
 
 :class:`MonitorCallback` (same module, also self-contained) checks the alert rules of
@@ -293,7 +293,7 @@ class LivePreviewCallback(TrainerCallback):  # type: ignore[misc]
         probes: list[dict[str, Any]] | None = None,
         *,
         every: int | None = None,
-        budget_share: float | None = 0.05,
+        budget_share: float | None = 0.04,
         max_new_tokens: int | None = None,
         evolution: bool = True,
         status: Any = None,
