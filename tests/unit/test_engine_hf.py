@@ -80,12 +80,15 @@ def test_continuous_batching_gives_the_static_batches_results(engine):
         seen: list[int] = []
         got = engine.generate(reqs, batch_size=2, progress=seen.append)
         stop = want[2].text[2:4]
-        stopped = engine.generate([GenRequest(reqs[2].prompt, max_new_tokens=11, stop=[stop])])
+        with_stop = GenRequest(reqs[2].prompt, max_new_tokens=11, stop=[stop])
+        stopped = engine.generate([with_stop])
+        mixed = engine.generate([with_stop, *reqs], batch_size=2)  # two groups, request order
     finally:
         engine.continuous = False
     assert got == want
     assert seen == [1] * len(reqs)
     assert stopped[0].text == want[2].text[: want[2].text.find(stop)]
+    assert mixed == stopped + want
     assert engine.generate(reqs, batch_size=2) == want  # the model is left as it was
 
 

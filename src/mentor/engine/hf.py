@@ -193,21 +193,18 @@ class HFEngine:
         if not requests:
             return []
         ids = self._ids([r.prompt for r in requests])
-        order = sorted(
-            range(len(requests)),
-            key=lambda i: (
-                requests[i].adapter or "",
-                requests[i].temperature,
-                requests[i].top_p,
-                len(ids[i]),
-            ),
-        )
+
+        def group(r: GenRequest) -> tuple[str, float, float, bool]:
+            # same adapter and sampling; continuous batching takes the requests without stops
+            return (r.adapter or "", r.temperature, r.top_p, self.continuous and not r.stop)
+
+        order = sorted(range(len(requests)), key=lambda i: (group(requests[i]), len(ids[i])))
         results: list[GenResult | None] = [None] * len(requests)
         batch: list[int] = []
 
         def flush() -> None:
             reqs = [requests[i] for i in batch]
-            if self.continuous and not any(r.stop for r in reqs):
+            if group(reqs[0])[3]:
                 out = self._continuous(reqs, [ids[i] for i in batch], progress)
             else:
                 out = self._batch(reqs, [ids[i] for i in batch])
@@ -220,9 +217,8 @@ class HFEngine:
         key = None
         with self._lock:
             for i in order:
-                r = requests[i]
-                k = (r.adapter, r.temperature, r.top_p)
-                full = len(batch) >= batch_size and not (self.continuous and not r.stop)
+                k = group(requests[i])
+                full = len(batch) >= batch_size and not k[3]  # one manager takes a whole group
                 if batch and (k != key or full):
                     flush()
                 key = k
