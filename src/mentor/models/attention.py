@@ -89,14 +89,15 @@ def packed_sdpa_attention(
     cu = kwargs.get("cu_seq_lens_q") if whole else None
     if whole and cu is None:
         cu = _boundaries(kwargs.get("position_ids"), b, s)
-    if cu is None or dropout:
+    if cu is None:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    if query.is_cuda and query.dtype in (torch.float16, torch.bfloat16) and _varlen() is not None:
+    half = query.dtype in (torch.float16, torch.bfloat16)
+    if query.is_cuda and half and not dropout and _varlen() is not None:
         max_len = int(kwargs.get("max_length_q") or s)
         return _varlen_attention(query, key, value, cu, max_len, scaling), None
-    return _per_example_attention(query, key, value, cu, scaling), None
+    return _per_example_attention(query, key, value, cu, scaling, dropout), None
 
 
 def _boundaries(position_ids: torch.Tensor | None, b: int, s: int) -> torch.Tensor | None:
@@ -117,6 +118,7 @@ def _per_example_attention(
     value: torch.Tensor,
     cu: torch.Tensor,
     scaling: float | None,
+    dropout: float = 0.0,
 ) -> torch.Tensor:
     b, h, s, _ = query.shape
     gqa = key.shape[1] != h
@@ -129,6 +131,7 @@ def _per_example_attention(
                 query[i : i + 1, :, x - lo : y - lo],
                 key[i : i + 1, :, x - lo : y - lo],
                 value[i : i + 1, :, x - lo : y - lo],
+                dropout_p=dropout,
                 is_causal=True,
                 scale=scaling,
                 enable_gqa=gqa,
