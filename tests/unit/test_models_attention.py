@@ -135,3 +135,29 @@ def test_varlen_layout_on_both_spellings(monkeypatch, causal: dict, gqa: bool) -
     assert got.shape == want.shape == (2, 48, 8, 16)
     assert torch.allclose(got, want, atol=1e-5)
     assert len(calls) == 1
+
+
+def test_a_failing_varlen_kernel_falls_back_once(monkeypatch, caplog) -> None:
+    from mentor.models import attention
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    monkeypatch.setattr(attention, "_varlen", lambda: (broken, {"window_size": (-1, 0)}, True))
+    monkeypatch.setattr(attention, "_VARLEN_FAILED", [])
+    q = torch.randn(1, 4, 8, 16)
+    k = v = torch.randn(1, 2, 8, 16)
+    cu = torch.tensor([0, 8], dtype=torch.int32)
+    with caplog.at_level("WARNING", logger="mentor.models.attention"):
+        assert attention._try_varlen(q, k, v, cu, 8, None) is None
+        assert attention._try_varlen(q, k, v, cu, 8, None) is None
+    assert len(attention._VARLEN_FAILED) == 1
+    assert sum("varlen attention unavailable" in r.message for r in caplog.records) == 1
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(attention, "_varlen", lambda: (out_of_memory, {"is_causal": True}, True))
+    monkeypatch.setattr(attention, "_VARLEN_FAILED", [])
+    with pytest.raises(torch.OutOfMemoryError):
+        attention._try_varlen(q, k, v, cu, 8, None)

@@ -94,10 +94,38 @@ def packed_sdpa_attention(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     half = query.dtype in (torch.float16, torch.bfloat16)
-    if query.is_cuda and half and not dropout and _varlen() is not None:
+    if query.is_cuda and half and not dropout:
         max_len = int(kwargs.get("max_length_q") or s)
-        return _varlen_attention(query, key, value, cu, max_len, scaling), None
+        out = _try_varlen(query, key, value, cu, max_len, scaling)
+        if out is not None:
+            return out, None
     return _per_example_attention(query, key, value, cu, scaling, dropout), None
+
+
+_VARLEN_FAILED: list[BaseException] = []  # the varlen kernel failed once in this process
+
+
+def _try_varlen(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    cu: torch.Tensor,
+    max_len: int,
+    scaling: float | None,
+) -> torch.Tensor | None:
+    """The varlen kernel's output, or None where this PyTorch, build or GPU lacks it (said once,
+    then the per-example path for the rest of the process). Out of memory is raised: training
+    halves the micro-batch on it."""
+    if _varlen() is None or _VARLEN_FAILED:
+        return None
+    try:
+        return _varlen_attention(query, key, value, cu, max_len, scaling)
+    except torch.OutOfMemoryError:
+        raise
+    except (RuntimeError, TypeError) as err:
+        _VARLEN_FAILED.append(err)
+        log.warning("varlen attention unavailable (%s); attending per example instead", err)
+        return None
 
 
 def _boundaries(position_ids: torch.Tensor | None, b: int, s: int) -> torch.Tensor | None:
