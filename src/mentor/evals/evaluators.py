@@ -19,8 +19,11 @@ import string
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from mentor.data.packing import PaddedCollator
+from mentor.data.tokenize import labels_from_offsets
 from mentor.errors import ConfigError
 from mentor.evals.tasks import Item, syllo_api
+from mentor.models.nll import row_nll
 
 
 class Evaluator:
@@ -125,56 +128,29 @@ class PerplexityEvaluator(Evaluator):
         batch_size: int = 8,
         progress: Callable[[int], None] | None = None,
     ) -> list[dict[str, float]]:
-        import torch
-
         model = getattr(engine, "model", None)
         if model is None:
             raise ConfigError("the perplexity evaluator needs an engine with a transformers model")
         tok, renderer = engine.tokenizer, engine.renderer
         encoded: list[tuple[list[int], list[int]]] = []
-        for it in items:
+        for it in items:  # the training text and mask, never truncated
             r = renderer.render(it.messages, where=it.id)
             enc = tok(r.text, add_special_tokens=False, return_offsets_mapping=True)
-            labels = []
-            for tid, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
-                inside = any(s <= a < e and b <= e for s, e in r.spans) and b > a
-                labels.append(tid if inside else -100)
+            labels, _ = labels_from_offsets(enc["offset_mapping"], r.spans, enc["input_ids"])
             encoded.append((list(enc["input_ids"]), labels))
         order = sorted(range(len(items)), key=lambda i: len(encoded[i][0]))
         out: list[dict[str, float]] = [{} for _ in items]
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        device = engine.device
+        collate = PaddedCollator(tok.pad_token_id if tok.pad_token_id is not None else 0)
         for start in range(0, len(order), max(1, batch_size)):
             idx = order[start : start + batch_size]
-            width = max(len(encoded[i][0]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            lab = torch.full((len(idx), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                x, y = encoded[i]
-                ids[row, : len(x)] = torch.tensor(x)
-                lab[row, : len(y)] = torch.tensor(y)
-                mask[row, : len(x)] = 1
-            with torch.inference_mode():
-                logits = model(
-                    input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False
-                ).logits.float()
-            shift_logits = logits[:, :-1]
-            shift_labels = lab[:, 1:].to(device)
-            nll = torch.nn.functional.cross_entropy(
-                shift_logits.reshape(-1, shift_logits.shape[-1]),
-                shift_labels.reshape(-1),
-                ignore_index=-100,
-                reduction="none",
-            ).view(shift_labels.shape)
-            valid = shift_labels != -100
-            sums = (nll * valid).sum(dim=1).tolist()
-            counts = valid.sum(dim=1).tolist()
-            for row, i in enumerate(idx):
-                n = int(counts[row])
+            batch = collate(
+                [{"segments": [encoded[i]], "rows": (i,), "start": 0, "end": 0} for i in idx]
+            )
+            sums, counts = row_nll(model, batch)
+            for i, total, n in zip(idx, sums, counts, strict=True):
                 out[i] = {
-                    "loss": float(sums[row]) / n if n else float("nan"),
-                    "_nll_sum": float(sums[row]),
+                    "loss": total / n if n else float("nan"),
+                    "_nll_sum": total,
                     "_tokens": float(n),
                 }
             if progress is not None:

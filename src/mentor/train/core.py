@@ -58,6 +58,7 @@ from mentor.errors import ConfigError, JobError
 from mentor.evals.live import LivePreviewCallback, MonitorCallback
 from mentor.evals.tasks import is_syllo, items_from_rows
 from mentor.models.attention import register_packed_sdpa
+from mentor.models.nll import row_nll
 from mentor.monitor import system
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json, atomic_write_text
@@ -424,7 +425,6 @@ class RunContext:
 
     def val_loss(self, model: Any) -> float | None:
         """Token-weighted loss on the held-out rows, same mask as training, no truncation."""
-        import torch
 
         if not self.heldout:
             return None
@@ -434,33 +434,18 @@ class RunContext:
         was_training = model.training
         model.eval()
         total, count = 0.0, 0
-        device = next(p for p in model.parameters()).device
         try:
-            with torch.no_grad():
-                for i in range(0, len(self.heldout), bs):
-                    rows = self.heldout[i : i + bs]
-                    batch = collate(
-                        [
-                            {"segments": [(ids[r], labels[r])], "rows": (r,), "start": 0, "end": 0}
-                            for r in rows
-                        ]
-                    )
-                    out = model(
-                        input_ids=batch["input_ids"].to(device),
-                        attention_mask=batch["attention_mask"].to(device),
-                        use_cache=False,
-                    )
-                    logits = out.logits[:, :-1].float()
-                    tgt = batch["labels"][:, 1:].to(device)
-                    total += float(
-                        torch.nn.functional.cross_entropy(
-                            logits.reshape(-1, logits.shape[-1]),
-                            tgt.reshape(-1),
-                            ignore_index=IGNORE_INDEX,
-                            reduction="sum",
-                        )
-                    )
-                    count += int((tgt != IGNORE_INDEX).sum())
+            for i in range(0, len(self.heldout), bs):
+                rows = self.heldout[i : i + bs]
+                batch = collate(
+                    [
+                        {"segments": [(ids[r], labels[r])], "rows": (r,), "start": 0, "end": 0}
+                        for r in rows
+                    ]
+                )
+                sums, counts = row_nll(model, batch)
+                total += sum(sums)
+                count += sum(counts)
         finally:
             if was_training:
                 model.train()
@@ -876,18 +861,19 @@ def _train(
         return _finish(
             ws,
             conn,
-            run_id,
             job_id,
             path,
-            "completed",
-            file_hash,
-            len(order),
-            0,
-            len(order),
-            start_step,
-            0,
-            {},
-            "nothing left to train in this file",
+            TrainOutcome(
+                "completed",
+                run_id,
+                file_hash,
+                rows_total=len(order),
+                rows_trained=0,
+                next_row=len(order),
+                global_step=start_step,
+                tokens=0,
+                message="nothing left to train in this file",
+            ),
         )
 
     ids_col: list[list[int]] = ds["input_ids"]
@@ -1052,18 +1038,20 @@ def _train(
         return _finish(
             ws,
             conn,
-            run_id,
             job_id,
             path,
-            "failed",
-            file_hash,
-            len(order),
-            0,
-            nxt,
-            ctx.ckpt_step,
-            ctx.tokens,
-            metrics,
-            msg,
+            TrainOutcome(
+                "failed",
+                run_id,
+                file_hash,
+                rows_total=len(order),
+                rows_trained=0,
+                next_row=nxt,
+                global_step=ctx.ckpt_step,
+                tokens=ctx.tokens,
+                metrics=metrics,
+                message=msg,
+            ),
         )
 
     if ctx.val_at_step != global_step and ctx.action is None and heldout:
@@ -1098,49 +1086,29 @@ def _train(
     return _finish(
         ws,
         conn,
-        run_id,
         job_id,
         path,
-        status,
-        file_hash,
-        len(order),
-        ctx.rows_trained,
-        int(lineage["files"][file_hash]["next_row"]),
-        global_step,
-        ctx.tokens,
-        metrics,
-        message,
+        TrainOutcome(
+            status,
+            run_id,
+            file_hash,
+            rows_total=len(order),
+            rows_trained=ctx.rows_trained,
+            next_row=int(lineage["files"][file_hash]["next_row"]),
+            global_step=global_step,
+            tokens=ctx.tokens,
+            metrics=metrics,
+            message=message,
+        ),
     )
 
 
 def _finish(
-    ws: Workspace,
-    conn: sqlite3.Connection,
-    run_id: str,
-    job_id: int | None,
-    path: Path,
-    status: Status,
-    file_hash: str,
-    rows_total: int,
-    rows_trained: int,
-    next_row: int,
-    global_step: int,
-    tokens: int,
-    metrics: dict[str, Any],
-    message: str,
+    ws: Workspace, conn: sqlite3.Connection, job_id: int | None, path: Path, outcome: TrainOutcome
 ) -> TrainOutcome:
-    outcome = TrainOutcome(
-        status,
-        run_id,
-        file_hash,
-        rows_total,
-        rows_trained,
-        next_row,
-        global_step,
-        tokens,
-        metrics,
-        message,
-    )
+    """Record the run's end: its row in ``runs``, the finished/failed event, ``summary.json``."""
+    status, run_id = outcome.status, outcome.run_id
+    assert run_id is not None
     summary = {k: v for k, v in outcome.__dict__.items() if k != "run_id"}
     with transaction(conn):
         conn.execute(
@@ -1151,14 +1119,14 @@ def _finish(
         emit(
             conn,
             kind,
-            message,
+            outcome.message,
             level="info" if status != "failed" else "error",
             job_id=job_id,
             run_id=run_id,
             status=status,
-            rows_trained=rows_trained,
-            next_row=next_row,
-            global_step=global_step,
+            rows_trained=outcome.rows_trained,
+            next_row=outcome.next_row,
+            global_step=outcome.global_step,
             file=str(path),
         )
     atomic_write_json(ws.run_dir(run_id) / "summary.json", summary)
