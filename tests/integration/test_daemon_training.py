@@ -129,7 +129,7 @@ def test_files_versions_then_consolidation_base(workspace: Workspace) -> None:
 
 
 def test_pause_resume_and_child_kill9(workspace: Workspace) -> None:
-    from mentor.daemon import control
+    from mentor import control
     from mentor.daemon.core import Daemon
 
     ws = workspace

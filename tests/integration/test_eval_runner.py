@@ -14,7 +14,7 @@ from mentor.cli import app
 from mentor.engine import BACKENDS, register_backend
 from mentor.engine.replay import ReplayEngine
 from mentor.evals.tasks import items_from_rows, read_jsonl
-from mentor.store import connect
+from mentor.store import connect, kv
 
 
 @pytest.fixture()
@@ -194,7 +194,6 @@ def test_tiny_model_end_to_end_with_adapter(workspace, tiny_model_dir):
 
 def test_after_training_gates_and_emits_events(workspace, origin_data, tiny_model_dir):
     from mentor.evals.auto import after_training
-    from mentor.store import evals as store
     from mentor.store.events import recent
 
     _adapter(tiny_model_dir, workspace.version_dir("v001") / "adapter")
@@ -217,7 +216,7 @@ def test_after_training_gates_and_emits_events(workspace, origin_data, tiny_mode
     kinds = [e.kind for e in recent(conn)]
     assert "eval.finished" in kinds and "gate.promoted" in kinds
     # serving is v001 now; v003 is compared with it on the same quick items
-    store.kv_set(conn, "serving_version", "v001")
+    kv.put(conn, kv.Key.SERVING_VERSION, "v001")
     conn.close()
     _adapter(tiny_model_dir, workspace.version_dir("v003") / "adapter")
     res3 = after_training(workspace, cfg, version="v003", heldout_rows=[], job_id=8)

@@ -11,10 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from mentor import control as control_channel
 from mentor.config import Config
 from mentor.store import connect
+from mentor.store.lineage import rows as ledger_rows
 from mentor.train import core, train_file
-from mentor.train.state import ledger_rows
 
 
 def _cfg(model_dir: Path, **training) -> Config:
@@ -146,7 +147,7 @@ def test_sigterm_stops_within_a_step_and_resumes(
     o1 = train_file(workspace, cfg, f, control=control)
     assert o1.status == "stopped" and o1.global_step == 2  # signal during step 1, stop after step 2
     # the default control reads the control file; a stale request does not stop a new run
-    core.request(workspace, "stop")
+    control_channel.request(workspace, "stop")
     os.utime(workspace.control_file, (0, 0))
     o2 = train_file(workspace, cfg, f)
     assert o2.status == "completed"

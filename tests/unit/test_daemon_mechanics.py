@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from mentor.paths import Workspace
+from mentor.store import versions as version_rows
 
 HERE = Path(__file__).resolve()
 ROW = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
@@ -218,7 +219,7 @@ def test_three_files_one_bad_versions_and_done(fake_ws: Workspace) -> None:
     from mentor.store import connect, events
 
     conn = connect(fake_ws.db)
-    vs = versions.listing(conn)
+    vs = version_rows.listing(conn)
     assert [v.short for v in vs] == ["v001", "v002"]
     assert (fake_ws.versions / "v001").is_symlink()
     versions.verify(fake_ws, conn, "v1")
@@ -231,7 +232,7 @@ def test_three_files_one_bad_versions_and_done(fake_ws: Workspace) -> None:
 
 
 def test_pause_resume_keeps_position(fake_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mentor.daemon import control
+    from mentor import control
 
     monkeypatch.setenv("FAKE_STEP_S", "0.1")
     d = make_daemon(fake_ws)
@@ -255,7 +256,7 @@ def test_pause_resume_keeps_position(fake_ws: Workspace, monkeypatch: pytest.Mon
 
 
 def test_skip_records_remaining_rows(fake_ws: Workspace) -> None:
-    from mentor.daemon import control
+    from mentor import control
 
     d = make_daemon(fake_ws)
     d.start()
@@ -490,7 +491,7 @@ def test_retention_keeps_policy_under_budget(fake_ws: Workspace) -> None:
         ],
     )
     p = retention.plan(fake_ws, conn, cfg)
-    names = {v.short: v.name for v in versions.listing(conn)}
+    names = {v.short: v.name for v in version_rows.listing(conn)}
     assert p.keep[names["v002"]] == "best" and {names["v005"], names["v006"]} <= set(p.keep)
     assert set(p.delete) == {names["v001"], names["v003"], names["v004"]}
     conn.close()
@@ -532,8 +533,7 @@ def test_daily_snapshot_and_consolidation_schedule_follow_the_injected_clock(
 ) -> None:
     """Idle work runs once a day at/after its HH:MM, by the daemon's clock, never twice a day."""
     from mentor.daemon import backups
-    from mentor.store import connect
-    from mentor.store.evals import kv_get
+    from mentor.store import connect, kv
 
     def at(day: int, hh: int, mm: int) -> float:
         return time.mktime((2026, 11, day, hh, mm, 0, 0, 0, -1))
@@ -557,7 +557,7 @@ def test_daily_snapshot_and_consolidation_schedule_follow_the_injected_clock(
         d.run_once(now[0])
         assert len(snaps()) == 1  # once a day
         # consolidation was due at 03:00; with no adapter trained yet there is nothing to merge
-        assert kv_get(conn, "daemon.last_consolidation_day") == "2026-11-10"
+        assert kv.get(conn, kv.Key.LAST_CONSOLIDATION_DAY) == "2026-11-10"
         assert d.child is None
         now[0] = at(11, 2, 30)
         d.run_once(now[0])

@@ -119,7 +119,7 @@ def _running(ws: Any) -> int | None:
 
 def pause(ctx: typer.Context) -> None:
     """Checkpoint within one step; the job keeps its position and the daemon idles."""
-    from mentor.daemon import control
+    from mentor import control
 
     ws = state(ctx).workspace()
     control.request(ws, "pause")
@@ -129,18 +129,18 @@ def pause(ctx: typer.Context) -> None:
 
 def resume(ctx: typer.Context) -> None:
     """Resume after a pause: the paused job continues at its saved row."""
-    from mentor.daemon import control
+    from mentor import control
 
     ws = state(ctx).workspace()
     if _running(ws):
         control.request(ws, "resume")
     else:
         control.clear(ws)
-        from mentor.daemon import queue
+        from mentor.store import jobs
 
         conn = _conn(ctx)
-        for job in queue.listing(conn, states=("paused",)):
-            queue.update(conn, job.id, state="queued")
+        for job in jobs.listing(conn, states=("paused",)):
+            jobs.update(conn, job.id, state="queued")
         conn.close()
     out.print("resume requested")
 
@@ -150,7 +150,7 @@ def skip(
     reason: Annotated[str | None, typer.Option("--reason", help="Why (kept with the job).")] = None,
 ) -> None:
     """Checkpoint and skip the current file (its remaining rows are recorded); the next job starts."""
-    from mentor.daemon import control
+    from mentor import control
 
     ws = state(ctx).workspace()
     control.request(ws, "skip", reason)
@@ -165,7 +165,7 @@ def stop(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 300.0,
 ) -> None:
     """Checkpoint within one step and stop the daemon; the next start resumes there."""
-    from mentor.daemon import control
+    from mentor import control
     from mentor.daemon.lock import pid_alive
 
     ws = state(ctx).workspace()
@@ -186,18 +186,17 @@ def stop(
 
 
 def status_object(ws: Any) -> dict[str, Any]:
-    from mentor.daemon import queue
-    from mentor.daemon.base import kv_get
     from mentor.monitor.status import read_status
-    from mentor.store import connect, events
+    from mentor.store import connect, events, jobs, kv
+    from mentor.store.kv import Key
 
     snap = read_status(ws)
     conn = connect(ws.db)
     try:
         pid = _running(ws)
-        daemon_state = kv_get(conn, "daemon.state") if pid else "stopped"
-        jobs = queue.pending(conn)
-        active = next((j for j in jobs if j.state in ("training", "evaluating", "paused")), None)
+        daemon_state = kv.get(conn, Key.DAEMON_STATE) if pid else "stopped"
+        pending = jobs.pending(conn)
+        active = next((j for j in pending if j.state in ("training", "evaluating", "paused")), None)
         last_eval = next(iter(events.recent(conn, kinds=["eval.finished"], limit=1)), None)
         try:
             from mentor.monitor.system import gpus
@@ -220,10 +219,10 @@ def status_object(ws: Any) -> dict[str, Any]:
             "validation_loss": snap.get("validation_loss"),
             "tokens_per_sec": tps,
             "eta_s": eta,
-            "queue": [j.to_dict() for j in jobs if j is not active],
-            "counts": queue.counts(conn),
-            "serving_version": kv_get(conn, "serving_version"),
-            "base_model": kv_get(conn, "base_model"),
+            "queue": [j.to_dict() for j in pending if j is not active],
+            "counts": jobs.counts(conn),
+            "serving_version": kv.get(conn, Key.SERVING_VERSION),
+            "base_model": kv.get(conn, Key.BASE_MODEL),
             "last_eval": (
                 {
                     "ts": last_eval.ts,
@@ -301,16 +300,16 @@ def queue_list(
     as_json: JsonOption = False,
 ) -> None:
     """Pending jobs in the order they run (--all: every job)."""
-    from mentor.daemon import queue
+    from mentor.store import jobs
 
     conn = _conn(ctx)
-    jobs = queue.listing(conn) if all_ else queue.pending(conn)
+    listed = jobs.listing(conn) if all_ else jobs.pending(conn)
     conn.close()
     if as_json:
-        print_json({"jobs": [j.to_dict() for j in jobs]})
+        print_json({"jobs": [j.to_dict() for j in listed]})
         return
     t = Table("id", "state", "priority", "file", "rows", "attempts", "error")
-    for j in jobs:
+    for j in listed:
         t.add_row(
             str(j.id),
             j.state,
@@ -331,15 +330,16 @@ def queue_add(
     as_json: JsonOption = False,
 ) -> None:
     """Validate a file now and queue it (a refused file goes to data/failed/ with its reasons)."""
-    from mentor.daemon import files, queue
+    from mentor.daemon import files
     from mentor.errors import DataError
     from mentor.models.loader import load_tokenizer
+    from mentor.store import jobs
 
     ws = state(ctx).workspace()
     cfg = state(ctx).config(overrides)
     if not file.is_file():
         raise NotFoundError(f"{file}: no such file")
-    prio = queue.priority_value(priority)
+    prio = jobs.priority_value(priority)
     conn = _conn(ctx)
     try:
         job = files.admit(
@@ -368,10 +368,10 @@ def queue_move(
     priority: Annotated[str, typer.Option("--priority", help="high | normal | low")],
 ) -> None:
     """Change a pending job's priority."""
-    from mentor.daemon import queue
+    from mentor.store import jobs
 
     conn = _conn(ctx)
-    job = queue.move(conn, job_id, priority)
+    job = jobs.move(conn, job_id, priority)
     conn.close()
     out.print(f"job {job.id}: priority {job.priority_name}")
 
@@ -380,24 +380,24 @@ def queue_remove(
     ctx: typer.Context, job_id: Annotated[int, typer.Argument(help="Job id.")]
 ) -> None:
     """Take a waiting job off the queue (its file goes to data/failed/ with a note, never deleted)."""
-    from mentor.daemon import files, queue
-    from mentor.store import events
+    from mentor.daemon import files
+    from mentor.store import events, jobs
 
     conn = _conn(ctx)
     try:
-        job = queue.get(conn, job_id)
+        job = jobs.get(conn, job_id)
         if job.state not in ("queued", "paused", "validating"):
             raise JobError(
                 f"job {job_id} is {job.state}: only waiting jobs can be removed",
                 hint="use `mentor skip` for the job in training",
             )
-        if not queue.claim(conn, job_id, ("queued", "paused", "validating"), state="removed"):
+        if not jobs.claim(conn, job_id, ("queued", "paused", "validating"), state="removed"):
             raise JobError(f"job {job_id} started meanwhile; use `mentor skip`")
         ws = state(ctx).workspace()
         stored = files.set_aside(
             ws, Path(job.path), job.name, ["removed from the queue by the user"], job_id=job.id
         )
-        queue.update(conn, job_id, path=str(stored), finished_at=time.time())
+        jobs.update(conn, job_id, path=str(stored), finished_at=time.time())
         events.emit(conn, "job_removed", f"{job.name}: removed from the queue", job_id=job_id)
     finally:
         conn.close()
@@ -410,14 +410,15 @@ def queue_retry(
     overrides: SetOption = None,
 ) -> None:
     """Queue a failed, skipped or removed job again (attempts reset; validated again)."""
-    from mentor.daemon import files, queue
+    from mentor.daemon import files
     from mentor.models.loader import load_tokenizer
+    from mentor.store import jobs
 
     ws = state(ctx).workspace()
     cfg = state(ctx).config(overrides)
     conn = _conn(ctx)
     try:
-        job = queue.get(conn, job_id)
+        job = jobs.get(conn, job_id)
         if job.state not in ("failed", "skipped", "removed"):
             raise JobError(
                 f"job {job_id} is {job.state}: only failed, skipped or removed jobs are retried"
@@ -427,7 +428,7 @@ def queue_retry(
             raise NotFoundError(f"job {job_id}: its file {src} is gone")
         dest = files.place(src, files.processing_dir(ws) / f"{job.id}_{files.flat_name(job.name)}")
         src.with_name(src.name + ".error.json").unlink(missing_ok=True)
-        job = queue.update(
+        job = jobs.update(
             conn,
             job_id,
             path=str(dest),
@@ -459,12 +460,13 @@ def versions_list(
     deleted: Annotated[bool, typer.Option("--deleted", help="Deleted ones too.")] = False,
 ) -> None:
     """Every version, oldest first."""
-    from mentor.daemon import versions
-    from mentor.daemon.base import kv_get
+    from mentor.store import kv
+    from mentor.store import versions as version_rows
+    from mentor.store.kv import Key
 
     conn = _conn(ctx)
-    items = versions.listing(conn, include_deleted=deleted)
-    serving = kv_get(conn, "serving_version")
+    items = version_rows.listing(conn, include_deleted=deleted)
+    serving = kv.get(conn, Key.SERVING_VERSION)
     conn.close()
     if as_json:
         print_json({"versions": [v.to_dict() for v in items], "serving": serving})
@@ -544,12 +546,12 @@ def versions_diff(
 
 
 def _refuse_if_training(ws: Any) -> None:
-    from mentor.daemon.base import kv_get
-    from mentor.store import connect
+    from mentor.store import connect, kv
+    from mentor.store.kv import Key
 
     if _running(ws):
         conn = connect(ws.db)
-        st = kv_get(conn, "daemon.state")
+        st = kv.get(conn, Key.DAEMON_STATE)
         conn.close()
         if st in ("training", "evaluating", "consolidating"):
             raise JobError(f"the daemon is {st}", hint="`mentor pause` first")
@@ -574,10 +576,11 @@ def versions_delete(
 ) -> None:
     """Delete a version (a verified backup of it is kept)."""
     from mentor.daemon import versions
+    from mentor.store import versions as version_rows
 
     conn = _conn(ctx)
     try:
-        v = versions.resolve(conn, version)
+        v = version_rows.resolve(conn, version)
         if not yes:
             out.print(f"would delete {v.name} (after a verified backup); pass --yes to do it")
             return
@@ -715,14 +718,15 @@ def consolidate(
     ctx: typer.Context, overrides: SetOption = None, as_json: JsonOption = False
 ) -> None:
     """Merge the adapter into a new base version; training continues on it with a fresh adapter."""
-    from mentor.daemon.base import kv_set
     from mentor.daemon.consolidate import consolidate as run
+    from mentor.store import kv
+    from mentor.store.kv import Key
 
     ws = state(ctx).workspace()
     conn = _conn(ctx)
     try:
         if _running(ws):
-            kv_set(conn, "daemon.consolidate_request", str(time.time()))
+            kv.put(conn, Key.CONSOLIDATE_REQUEST, str(time.time()))
             out.print("the daemon runs: consolidation requested; it runs when the daemon is idle")
             return
         r = run(ws, state(ctx).config(overrides), conn, reason="manual")

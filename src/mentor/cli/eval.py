@@ -287,6 +287,7 @@ def _last_metrics(ws: Any) -> dict[str, Any] | None:
 def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Where training stands: step, loss, current file, evaluations, recent accuracy."""
     from mentor.store import connect
+    from mentor.store import evals as evals_store
 
     ws = state(ctx).workspace()
     status: dict[str, Any] | None = None
@@ -298,7 +299,7 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
     metrics = _last_metrics(ws)
     conn = connect(ws.db)
     try:
-        n_evals = conn.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
+        n_evals = evals_store.count(conn)
     finally:
         conn.close()
     acc = _accuracy(ws)

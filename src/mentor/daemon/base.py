@@ -17,25 +17,8 @@ import yaml
 
 from mentor import config as config_mod
 from mentor.paths import Workspace, atomic_write_text
-
-
-def _kv_set(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
-
-
-def kv_get(conn: sqlite3.Connection, key: str) -> str | None:
-    r = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-    return None if r is None else str(r[0])
-
-
-def kv_set(conn: sqlite3.Connection, key: str, value: str | None) -> None:
-    if value is None:
-        conn.execute("DELETE FROM kv WHERE key = ?", (key,))
-    else:
-        _kv_set(conn, key, value)
+from mentor.store import kv
+from mentor.store.kv import Key
 
 
 def rel_to_home(ws: Workspace, path: Path) -> str:
@@ -63,8 +46,8 @@ def set_base(ws: Workspace, conn: sqlite3.Connection, path: Path, *, version: st
         new = config_mod.commented_yaml(cfg)
     config_mod.build(yaml.safe_load(new) or {})  # still a valid config
     atomic_write_text(ws.config_file, new)
-    kv_set(conn, "base_model", value)
-    kv_set(conn, "base_version", version)
+    kv.put(conn, Key.BASE_MODEL, value)
+    kv.put(conn, Key.BASE_VERSION, version)
     return value
 
 

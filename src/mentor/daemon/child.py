@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor import config as config_mod
-from mentor.daemon import control
+from mentor import control
 from mentor.errors import ConfigError, DataError, MentorError
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json
@@ -59,16 +59,6 @@ def load_fn(spec: str) -> Callable[..., Any]:
     return fn
 
 
-def make_control(ws: Workspace, parent: int) -> Callable[[], str | None]:
-    def read() -> str | None:
-        if os.getppid() != parent:
-            return "stop"  # the daemon is gone: checkpoint and stop
-        act = control.action(ws)
-        return act if act in ("pause", "stop", "skip") else None
-
-    return read
-
-
 def make_progress(ws: Workspace, name: str) -> tuple[StatusWriter, Callable[..., None]]:
     writer = StatusWriter(ws)
     writer.update(status="training", current_file=name, error_message=None)
@@ -96,7 +86,7 @@ def run_train(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace) -
             cfg,
             Path(args.path),
             job_id=args.job,
-            control=make_control(ws, args.parent),
+            control=control.training_reader(ws, parent=args.parent),
             progress=progress,
             status=writer,
         )

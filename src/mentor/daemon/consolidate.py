@@ -23,10 +23,13 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.daemon import backups, versions
-from mentor.daemon.base import kv_set, rel_to_home, set_base
+from mentor.daemon.base import rel_to_home, set_base
 from mentor.errors import JobError
 from mentor.paths import Workspace
-from mentor.store import events
+from mentor.store import events, kv
+from mentor.store import lineage as lineage_rows
+from mentor.store import versions as version_rows
+from mentor.store.kv import Key
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ def consolidate(
     shutil.rmtree(stage, ignore_errors=True)
     try:
         merge_adapter(base, ws.current, stage / "model", cfg)
-        parent = versions.latest(conn)
+        parent = version_rows.latest(conn)
         v = versions.create(
             ws,
             conn,
@@ -103,18 +106,15 @@ def consolidate(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     model_dir = ws.version_dir(v.name) / "model"
-    conn.execute(
-        "UPDATE lineages SET ended_at = ?, end_reason = ? WHERE id = ?",
-        (time.time(), f"consolidated into {v.short}", state.get("lineage_id")),
-    )
+    lineage_rows.end(conn, state.get("lineage_id"), f"consolidated into {v.short}")
     value = set_base(ws, conn, model_dir, version=v.name)
     aside = ws.current.with_name(".current.consolidated")
     shutil.rmtree(aside, ignore_errors=True)
     ws.current.rename(aside)
     ws.current.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(aside, ignore_errors=True)
-    kv_set(conn, "serving_version", v.short)
-    kv_set(conn, "daemon.last_consolidation", str(time.time()))
+    kv.put(conn, Key.SERVING_VERSION, v.short)
+    kv.put(conn, Key.LAST_CONSOLIDATION, str(time.time()))
     events.emit(
         conn,
         "consolidation",

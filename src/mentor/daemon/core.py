@@ -26,20 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from mentor import config as config_mod
-from mentor.daemon import backups, control, files, queue, retention, versions
-from mentor.daemon.base import kv_get, kv_set, rel_to_home
+from mentor import control
+from mentor.daemon import backups, files, retention, versions
+from mentor.daemon.base import rel_to_home
 from mentor.daemon.inbox import Inbox
 from mentor.daemon.lock import PidLock, pid_alive
 from mentor.errors import MentorError
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace
-from mentor.store import connect, events
+from mentor.store import connect, events, jobs, kv
+from mentor.store import versions as version_rows
+from mentor.store.kv import Key
 
 log = logging.getLogger(__name__)
 
-CHILD_PID_KEY = "daemon.child_pid"
-STATE_KEY = "daemon.state"
-CONSOLIDATE_REQUEST_KEY = "daemon.consolidate_request"
 STOP_GRACE_S = 600.0  # a child that ignores stop this long is terminated
 
 
@@ -83,7 +83,7 @@ class Launcher:
         self,
         mode: str,
         *,
-        job: queue.Job | None = None,
+        job: jobs.Job | None = None,
         version: str | None = None,
         reason: str | None = None,
     ) -> Child:
@@ -192,7 +192,7 @@ class Daemon:
         self.paused = control.action(self.ws) == "pause"
         if self.watch:
             self.inbox.start_watch()
-        interrupted = queue.listing(self.conn, states=queue.ACTIVE)
+        interrupted = jobs.listing(self.conn, states=jobs.ACTIVE)
         events.emit(
             self.conn,
             "daemon.started",
@@ -220,7 +220,7 @@ class Daemon:
             events.emit(
                 self.conn, "daemon.stopped", f"daemon stopped ({self.stop_reason or 'exit'})"
             )
-        kv_set(self.conn, CHILD_PID_KEY, None)
+        kv.put(self.conn, Key.CHILD_PID, None)
         self.lock.release()
         self.conn.close()
         self.started = False
@@ -283,7 +283,7 @@ class Daemon:
         if self.paused:
             self._set_state("paused")
             return self.cfg.daemon.poll_seconds
-        job, later = queue.next_job(self.conn, now)
+        job, later = jobs.next_job(self.conn, now)
         if job is not None:
             if not self._disk_ok():
                 return self.cfg.daemon.poll_seconds
@@ -311,16 +311,16 @@ class Daemon:
         elif act == "resume":
             self.paused = False
             control.clear(self.ws, only="resume")
-            for job in queue.listing(self.conn, states=("paused",)):
-                queue.update(self.conn, job.id, state="queued", not_before=0)
+            for job in jobs.listing(self.conn, states=("paused",)):
+                jobs.update(self.conn, job.id, state="queued", not_before=0)
                 events.emit(self.conn, "job_resumed", f"{job.name}: resumed", job_id=job.id)
             events.emit(self.conn, "daemon.resumed", "resume requested")
             self._set_state("idle")
         elif act == "skip" and (self.child is None or self.child.mode != "train"):
-            paused = queue.listing(self.conn, states=("paused",))
+            paused = jobs.listing(self.conn, states=("paused",))
             target = paused[0] if paused else None
             if target is None:
-                interrupted = [j for j in queue.listing(self.conn, states=("training",))]
+                interrupted = [j for j in jobs.listing(self.conn, states=("training",))]
                 target = interrupted[0] if interrupted and self.child is None else None
             if target is not None:
                 self._skip(target, reason=str(req.get("reason") or "") if req else "")
@@ -330,7 +330,7 @@ class Daemon:
 
     def _skip(
         self,
-        job: queue.Job,
+        job: jobs.Job,
         *,
         reason: str,
         next_row: int | None = None,
@@ -349,7 +349,7 @@ class Daemon:
             "ts": time.time(),
         }
         dest = files.archive_done(self.ws, Path(job.path), job.name, note=note)
-        queue.update(
+        jobs.update(
             self.conn,
             job.id,
             state="skipped",
@@ -393,7 +393,7 @@ class Daemon:
                     self.conn,
                     path,
                     name=rel,
-                    priority=queue.priority_value(self.cfg.daemon.default_priority),
+                    priority=jobs.priority_value(self.cfg.daemon.default_priority),
                     tokenizer=self.tokenizer,
                 )
             except FileNotFoundError:
@@ -401,7 +401,7 @@ class Daemon:
             log.info("inbox %s -> job %s (%s)", rel, job.id, job.state)
 
     def _recover_validating(self) -> None:
-        for job in queue.listing(self.conn, states=("validating",)):
+        for job in jobs.listing(self.conn, states=("validating",)):
             files.validate_job(self.ws, self.cfg, self.conn, job, tokenizer=self.tokenizer)
 
     # ------------------------------------------------------------------ jobs
@@ -436,7 +436,7 @@ class Daemon:
             )
         return True
 
-    def _launch(self, job: queue.Job, now: float) -> None:
+    def _launch(self, job: jobs.Job, now: float) -> None:
         self.reload_config()
         if job.state == "evaluating" and job.version:
             self.child = self.launcher.start("evaluate", job=job, version=job.version.split("_")[0])
@@ -450,7 +450,7 @@ class Daemon:
             )
         else:
             first = job.state == "queued"
-            queue.update(
+            jobs.update(
                 self.conn, job.id, state="training", started_at=job.started_at or time.time()
             )
             self.child = self.launcher.start("train", job=job)
@@ -463,7 +463,7 @@ class Daemon:
                 attempt=job.attempts + 1,
                 pid=self.child.proc.pid,
             )
-        kv_set(self.conn, CHILD_PID_KEY, str(self.child.proc.pid))
+        kv.put(self.conn, Key.CHILD_PID, str(self.child.proc.pid))
 
     def _collect(self, now: float) -> None:
         child = self.child
@@ -472,20 +472,20 @@ class Daemon:
         if child.log_file is not None:
             child.log_file.close()
         self.child = None
-        kv_set(self.conn, CHILD_PID_KEY, None)
+        kv.put(self.conn, Key.CHILD_PID, None)
         out = child.outcome()
         if child.mode == "consolidate":
             self._after_consolidate(out, rc)
             return
         if child.job_id is None:
             return
-        job = queue.get(self.conn, child.job_id)
+        job = jobs.get(self.conn, child.job_id)
         if child.mode == "evaluate":
             self._after_eval(job, out, rc)
         else:
             self._after_train(job, out, rc, now)
 
-    def _after_train(self, job: queue.Job, out: dict[str, Any] | None, rc: int, now: float) -> None:
+    def _after_train(self, job: jobs.Job, out: dict[str, Any] | None, rc: int, now: float) -> None:
         if out is None:
             if self.stopping and rc in (-signal.SIGTERM, -signal.SIGINT):
                 return  # stopped before training began: resumes on the next start
@@ -499,10 +499,10 @@ class Daemon:
             upd["rows_total"] = total
         self._status_from_outcome(out)
         if status == "completed":
-            job = queue.update(self.conn, job.id, state="evaluating", error=None, **upd)
+            job = jobs.update(self.conn, job.id, state="evaluating", error=None, **upd)
             self._make_version(job, out)
         elif status == "paused":
-            queue.update(self.conn, job.id, state="paused", **upd)
+            jobs.update(self.conn, job.id, state="paused", **upd)
             self.paused = True
             events.emit(
                 self.conn,
@@ -514,7 +514,7 @@ class Daemon:
             )
             self._set_state("paused")
         elif status == "stopped":
-            queue.update(self.conn, job.id, **upd)  # stays in 'training': resumes on the next start
+            jobs.update(self.conn, job.id, **upd)  # stays in 'training': resumes on the next start
             events.emit(
                 self.conn,
                 "job_stopped",
@@ -527,16 +527,16 @@ class Daemon:
             req = control.read(self.ws)
             reason = str(req.get("reason") or "") if req and req.get("action") == "skip" else ""
             control.clear(self.ws, only="skip")
-            queue.update(self.conn, job.id, **upd)
+            jobs.update(self.conn, job.id, **upd)
             self._skip(
-                queue.get(self.conn, job.id), reason=reason, next_row=next_row, rows_total=total
+                jobs.get(self.conn, job.id), reason=reason, next_row=next_row, rows_total=total
             )
         else:
             msg = str(out.get("message") or f"training ended with status {status}")
             self._failed(job, msg, now, permanent=bool(out.get("permanent")), **upd)
 
     def _failed(
-        self, job: queue.Job, message: str, now: float, *, permanent: bool = False, **upd: Any
+        self, job: jobs.Job, message: str, now: float, *, permanent: bool = False, **upd: Any
     ) -> None:
         attempts = job.attempts + 1
         if permanent or attempts >= self.cfg.daemon.max_attempts:
@@ -548,7 +548,7 @@ class Daemon:
                 job_id=job.id,
                 extra={"attempts": attempts},
             )
-            queue.update(
+            jobs.update(
                 self.conn,
                 job.id,
                 state="failed",
@@ -570,7 +570,7 @@ class Daemon:
             self.status.update(error_message=message)
             return
         delay = self.cfg.daemon.backoff_seconds * 2 ** (attempts - 1)
-        queue.update(
+        jobs.update(
             self.conn, job.id, attempts=attempts, error=message, not_before=now + delay, **upd
         )
         events.emit(
@@ -583,14 +583,14 @@ class Daemon:
             delay_s=delay,
         )
 
-    def _make_version(self, job: queue.Job, out: dict[str, Any]) -> None:
+    def _make_version(self, job: jobs.Job, out: dict[str, Any]) -> None:
         state = _lineage_state(self.ws)
         if not (self.ws.current / "adapter_config.json").is_file() and not any(
             self.ws.current.glob("*.safetensors")
         ):
             self._finish(job, None)
             return
-        last = versions.latest(self.conn)
+        last = version_rows.latest(self.conn)
         if int(out.get("rows_trained") or 0) == 0 and last is not None:
             man = versions.manifest(self.ws, last)
             if man.get("steps") == out.get("global_step") and man.get("lineage_id") == (
@@ -622,20 +622,20 @@ class Daemon:
             },
             job_id=job.id,
         )
-        queue.update(self.conn, job.id, version=v.name)
+        jobs.update(self.conn, job.id, version=v.name)
         if not evals_available():
-            versions.set_metrics(self.conn, v.name, {}, status="serving")
-            kv_set(self.conn, "serving_version", v.short)
+            version_rows.set_metrics(self.conn, v.name, {}, status="serving")
+            kv.put(self.conn, Key.SERVING_VERSION, v.short)
             events.emit(
                 self.conn,
                 "version_promoted",
                 f"{v.short} serves (no evaluation installed)",
                 version=v.name,
             )
-            self._finish(queue.get(self.conn, job.id), v.name)
+            self._finish(jobs.get(self.conn, job.id), v.name)
         retention.apply(self.ws, self.conn, self.cfg)
 
-    def _after_eval(self, job: queue.Job, out: dict[str, Any] | None, rc: int) -> None:
+    def _after_eval(self, job: jobs.Job, out: dict[str, Any] | None, rc: int) -> None:
         name = job.version or ""
         if out is None or out.get("status") != "evaluated":
             msg = (out or {}).get("message") or f"evaluation process exited with code {rc}"
@@ -643,7 +643,7 @@ class Daemon:
                 return  # evaluated again on the next start
             attempts = job.attempts + 1
             if attempts < self.cfg.daemon.max_attempts:
-                queue.update(
+                jobs.update(
                     self.conn,
                     job.id,
                     attempts=attempts,
@@ -666,14 +666,16 @@ class Daemon:
             return
         metrics = out.get("metrics") or {}
         promote = bool(out.get("promote"))
-        v = versions.resolve(self.conn, name)
-        versions.set_metrics(self.conn, v.name, metrics, status="serving" if promote else "refused")
+        v = version_rows.resolve(self.conn, name)
+        version_rows.set_metrics(
+            self.conn, v.name, metrics, status="serving" if promote else "refused"
+        )
         if promote:
-            prev = kv_get(self.conn, "serving_version")
+            prev = kv.get(self.conn, Key.SERVING_VERSION)
             if prev and prev != v.short:
                 with contextlib.suppress(MentorError):
-                    versions.set_metrics(self.conn, prev, {}, status="retired")
-            kv_set(self.conn, "serving_version", v.short)
+                    version_rows.set_metrics(self.conn, prev, {}, status="retired")
+            kv.put(self.conn, Key.SERVING_VERSION, v.short)
             events.emit(
                 self.conn,
                 "version_promoted",
@@ -691,7 +693,7 @@ class Daemon:
         )
         self._finish(job, v.name)
 
-    def _finish(self, job: queue.Job, version: str | None, error: str | None = None) -> None:
+    def _finish(self, job: jobs.Job, version: str | None, error: str | None = None) -> None:
         note = {
             "job_id": job.id,
             "version": version,
@@ -699,7 +701,7 @@ class Daemon:
             "ts": time.time(),
         }
         dest = files.archive_done(self.ws, Path(job.path), job.name, note=note)
-        queue.update(
+        jobs.update(
             self.conn,
             job.id,
             state="done",
@@ -733,14 +735,14 @@ class Daemon:
         self._set_state("idle", current_file=None)
         d = self.cfg.daemon
         today = time.strftime("%Y-%m-%d", time.localtime(now))
-        if _hhmm_due(d.snapshot_at, now, kv_get(self.conn, "daemon.last_snapshot_day")):
-            kv_set(self.conn, "daemon.last_snapshot_day", today)
+        if _hhmm_due(d.snapshot_at, now, kv.get(self.conn, Key.LAST_SNAPSHOT_DAY)):
+            kv.put(self.conn, Key.LAST_SNAPSHOT_DAY, today)
             self.snapshot()
-        requested = kv_get(self.conn, CONSOLIDATE_REQUEST_KEY)
-        due = _hhmm_due(d.consolidate_at, now, kv_get(self.conn, "daemon.last_consolidation_day"))
+        requested = kv.get(self.conn, Key.CONSOLIDATE_REQUEST)
+        due = _hhmm_due(d.consolidate_at, now, kv.get(self.conn, Key.LAST_CONSOLIDATION_DAY))
         if requested or due:
-            kv_set(self.conn, CONSOLIDATE_REQUEST_KEY, None)
-            kv_set(self.conn, "daemon.last_consolidation_day", today)
+            kv.put(self.conn, Key.CONSOLIDATE_REQUEST, None)
+            kv.put(self.conn, Key.LAST_CONSOLIDATION_DAY, today)
             state = _lineage_state(self.ws)
             if state and (self.ws.current / "adapter_config.json").is_file():
                 from mentor.daemon.consolidate import in_progress_files
@@ -756,7 +758,7 @@ class Daemon:
                     self.child = self.launcher.start(
                         "consolidate", reason="manual" if requested else "daily"
                     )
-                    kv_set(self.conn, CHILD_PID_KEY, str(self.child.proc.pid))
+                    kv.put(self.conn, Key.CHILD_PID, str(self.child.proc.pid))
                     self._set_state("consolidating")
 
     def snapshot(self) -> backups.Backup:
@@ -780,7 +782,7 @@ class Daemon:
     # ------------------------------------------------------------------ recovery
     def _reap_orphan(self) -> None:
         """A child left by a daemon that was killed: let it checkpoint and stop before we go on."""
-        raw = kv_get(self.conn, CHILD_PID_KEY)
+        raw = kv.get(self.conn, Key.CHILD_PID)
         if not raw:
             return
         pid = int(raw)
@@ -798,12 +800,12 @@ class Daemon:
             events.emit(
                 self.conn, "daemon.orphan_stopped", f"orphaned child {pid} stopped", level="warning"
             )
-        kv_set(self.conn, CHILD_PID_KEY, None)
+        kv.put(self.conn, Key.CHILD_PID, None)
 
     # ------------------------------------------------------------------ status
     def _set_state(self, state: str, **fields: Any) -> None:
-        if kv_get(self.conn, STATE_KEY) != state:
-            kv_set(self.conn, STATE_KEY, state)
+        if kv.get(self.conn, Key.DAEMON_STATE) != state:
+            kv.put(self.conn, Key.DAEMON_STATE, state)
             self.status.update(status=state, **fields)
             self.status.flush()
         elif fields:

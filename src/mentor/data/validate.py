@@ -125,20 +125,16 @@ def _contamination(parsed: ParsedFile) -> tuple[int | None, list[dict[str, Any]]
 
 
 def measured_tokens_per_s(ws: Workspace | None) -> float | None:
-    """The last trained tokens/s recorded by training in ``state.db`` (kv 'train.tokens_per_s')."""
+    """The last trained tokens/s recorded by training in ``state.db``."""
     if ws is None or not ws.db.is_file():
         return None
-    from mentor.store import connect
+    from mentor.store import connect, kv
 
     conn = connect(ws.db)
     try:
-        row = conn.execute("SELECT value FROM kv WHERE key = 'train.tokens_per_s'").fetchone()
+        return kv.get_float(conn, kv.Key.TRAIN_TOKENS_PER_S)
     finally:
         conn.close()
-    try:
-        return float(row[0]) if row else None
-    except ValueError:
-        return None
 
 
 def validate_file(

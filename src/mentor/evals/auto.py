@@ -10,24 +10,24 @@ daemon's: it acts on ``AutoEvalResult.decision``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from mentor.config import Config
-from mentor.errors import MentorError
+from mentor.errors import MentorError, NotFoundError
 from mentor.evals.gate import GateDecision, ScoreSet, gate
 from mentor.evals.runner import EvalResult, eval_engine, evaluate, resolve_model
 from mentor.evals.tasks import Task, benchmark_task, data_task, subset
 from mentor.paths import Workspace
-from mentor.store import connect
+from mentor.store import connect, kv, versions
 from mentor.store import evals as store
-from mentor.store.db import dumps
 from mentor.store.events import emit
+from mentor.store.kv import Key
 
 log = logging.getLogger(__name__)
 
-SERVING_KEY = "serving_version"
 QUICK_SEED = 0
 
 
@@ -112,7 +112,7 @@ def after_training(
 
     conn = connect(ws.db)
     try:
-        serving = store.kv_get(conn, SERVING_KEY)
+        serving = kv.get(conn, Key.SERVING_VERSION)
     finally:
         conn.close()
     gate_on, gate_tasks = quick, qtasks
@@ -148,11 +148,8 @@ def after_training(
             serving=serving,
             **decision.to_dict(),
         )
-        # versions are named vNNN_<timestamp>_<description>; callers may pass the short vNNN
-        conn.execute(
-            "UPDATE versions SET metrics = ? WHERE name = ? OR substr(name, 1, ?) = ?",
-            (dumps(metrics), version, len(version) + 1, f"{version}_"),
-        )
+        with contextlib.suppress(NotFoundError):  # an evaluated PATH is no version
+            versions.set_metrics(conn, version, metrics)
     finally:
         conn.close()
     return AutoEvalResult(

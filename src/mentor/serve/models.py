@@ -31,10 +31,11 @@ from mentor.engine import BASE_ADAPTER, Engine, GenRequest, GenResult, build_eng
 from mentor.errors import ConfigError
 from mentor.models import refs
 from mentor.paths import Workspace
+from mentor.store import connect_readonly, kv
+from mentor.store.kv import Key
 
 log = logging.getLogger(__name__)
 
-SERVING_KEY = "serving_version"
 ALIASES = ("base", "current", "serving")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -74,18 +75,17 @@ class ServingVersion:
         self._lock = threading.Lock()
 
     def read(self) -> str | None:
-        if not self.db.is_file():
-            return None
         try:
-            conn = sqlite3.connect(self.db, timeout=5.0)
+            conn = connect_readonly(self.db)
+            if conn is None:
+                return None
             try:
-                row = conn.execute("SELECT value FROM kv WHERE key = ?", (SERVING_KEY,)).fetchone()
+                return kv.get(conn, Key.SERVING_VERSION)
             finally:
                 conn.close()
         except sqlite3.Error as err:  # a locked or half-migrated db: keep the last value
-            log.warning("state.db: cannot read %s (%s)", SERVING_KEY, err)
+            log.warning("state.db: cannot read %s (%s)", Key.SERVING_VERSION, err)
             return self._value
-        return str(row[0]) if row and row[0] else None
 
     def get(self, *, fresh: bool = False) -> str | None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Typed access to the ``evals`` and ``eval_items`` tables (and the ``kv`` key the gate reads).
+"""Typed access to the ``evals`` and ``eval_items`` tables.
 
 One ``evals`` row per (model, benchmark) evaluation; its items hold every output and score, so
 later comparisons pair by item id. ``metrics`` JSON also carries the grouping ``run`` id of a
@@ -202,13 +202,5 @@ def run_evals(conn: sqlite3.Connection, run: str) -> list[EvalRow]:
     return [_row(r) for r in rows]
 
 
-def kv_get(conn: sqlite3.Connection, key: str) -> str | None:
-    r = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-    return str(r["value"]) if r else None
-
-
-def kv_set(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
+def count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM evals").fetchone()[0])

@@ -6,6 +6,6 @@ The daemon's training child and ``mentor train`` call the same function::
     outcome = train_file(ws, cfg, path, job_id=7, control=read_control, progress=on_progress)
 """
 
-from mentor.train.core import TrainOutcome, file_control, request, train_file
+from mentor.train.core import TrainOutcome, train_file
 
-__all__ = ["TrainOutcome", "file_control", "request", "train_file"]
+__all__ = ["TrainOutcome", "train_file"]

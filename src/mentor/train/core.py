@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mentor import config as config_mod
+from mentor import control as control_channel
 from mentor.config import Config
 from mentor.data.chat import ChatRenderer
 from mentor.data.packing import (
@@ -62,7 +63,8 @@ from mentor.models.nll import row_nll
 from mentor.monitor import system
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json, atomic_write_text
-from mentor.store import connect, transaction
+from mentor.store import connect, kv, runs, transaction
+from mentor.store import lineage as lineage_rows
 from mentor.store.events import emit
 from mentor.train import state as st
 from mentor.train.dropout import share_lora_dropout
@@ -75,7 +77,6 @@ log = logging.getLogger(__name__)
 FLAT_PACK_BACKENDS = ("sdpa", "flash_attention_2", "flash_attention_3")
 
 Status = Literal["completed", "paused", "stopped", "skipped", "failed"]
-ACTIONS = ("pause", "stop", "skip")
 
 # Test hook: called before every micro-batch with (global step, model); raising
 # ``torch.OutOfMemoryError`` from it simulates a CUDA OOM, writing NaN into a weight simulates a
@@ -95,32 +96,6 @@ class TrainOutcome:
     tokens: int  # non-padding input tokens trained by this call
     metrics: dict[str, Any] = field(default_factory=dict)
     message: str = ""
-
-
-# --------------------------------------------------------------------------- control
-
-
-def file_control(ws: Workspace, since: float) -> Callable[[], str | None]:
-    """Read ``ws.control_file`` (``{"action": "pause"}``); requests older than ``since`` are stale."""
-
-    def read() -> str | None:
-        f = ws.control_file
-        try:
-            if f.stat().st_mtime < since:
-                return None
-            action = json.loads(f.read_text(encoding="utf-8")).get("action")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return action if action in ACTIONS else None
-
-    return read
-
-
-def request(ws: Workspace, action: str) -> None:
-    """Ask a running training (in any process) to pause, stop or skip."""
-    if action not in ACTIONS:
-        raise ConfigError(f"control {action!r}: expected one of {', '.join(ACTIONS)}")
-    atomic_write_json(ws.control_file, {"action": action, "ts": time.time()})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -359,7 +334,7 @@ class RunContext:
         except Exception as err:  # a broken control source must not kill training
             log.warning("control read failed: %s", err)
             return None
-        return action if action in ACTIONS else None
+        return action if action in control_channel.TRAINING_ACTIONS else None
 
     # -- bookkeeping, called by the trainer per micro-batch
     def note(self, book: dict[str, Any], loss: float) -> None:
@@ -378,7 +353,7 @@ class RunContext:
     def end_step(self, global_step: int) -> None:
         """After an optimizer step: ledger, position, counters."""
         with transaction(self.conn):
-            st.write_ledger(
+            lineage_rows.record(
                 self.conn,
                 self.lineage["lineage_id"],
                 self.file_hash,
@@ -741,7 +716,7 @@ def _train(
     resume = lineage is not None
     if lineage is None:
         with transaction(conn):
-            lineage_id = st.create_lineage(conn, str(cfg.model_path(ws.home)))
+            lineage_id = lineage_rows.create(conn, str(cfg.model_path(ws.home)))
         lineage = st.new_state(lineage_id, str(cfg.model_path(ws.home)), cfg.training.method)
     elif lineage.get("method") != cfg.training.method:
         raise ConfigError(
@@ -751,7 +726,7 @@ def _train(
         )
     # updates after the last checkpoint were lost; their rows are trained again
     with transaction(conn):
-        st.drop_ledger_after(conn, lineage["lineage_id"], int(lineage["global_step"]))
+        lineage_rows.drop_after(conn, lineage["lineage_id"], int(lineage["global_step"]))
 
     heldout, train_rows = split_rows(report.keep, cfg, file_hash)
     entry = lineage["files"].get(file_hash)
@@ -836,10 +811,7 @@ def _train(
     }
     atomic_write_json(run_dir / "meta.json", meta)
     with transaction(conn):
-        conn.execute(
-            "INSERT INTO runs (id, job_id, kind, status, dir, started_at) VALUES (?, ?, 'train', 'running', ?, ?)",
-            (run_id, job_id, str(run_dir), started),
-        )
+        runs.start(conn, run_id, job_id=job_id, dir=str(run_dir), started_at=started)
         emit(
             conn,
             "train.started",
@@ -883,7 +855,7 @@ def _train(
     )
     collator = PackedCollator(pad_id) if use_packing else PaddedCollator(pad_id)
     schedule = LineageSchedule.from_config(t, tokens=int(lineage.get("tokens", 0)))
-    user_control = control or file_control(ws, since=started)
+    user_control = control or control_channel.training_reader(ws, since=started)
     ctx = RunContext(
         ws=ws,
         cfg=cfg,
@@ -988,10 +960,7 @@ def _train(
         trainer.train(resume_from_checkpoint=str(ws.current) if resume else None)
     except Exception as err:
         with transaction(conn):
-            conn.execute(
-                "UPDATE runs SET status='failed', finished_at=?, summary=? WHERE id=?",
-                (time.time(), json.dumps({"error": str(err)}), run_id),
-            )
+            runs.finish(conn, run_id, "failed", {"error": str(err)})
             emit(
                 conn,
                 "train.failed",
@@ -1021,7 +990,7 @@ def _train(
     }
     if ctx.nan_step is not None:
         with transaction(conn):
-            st.drop_ledger_after(conn, lineage["lineage_id"], ctx.ckpt_step)
+            lineage_rows.drop_after(conn, lineage["lineage_id"], ctx.ckpt_step)
         msg = (
             f"{path.name}: loss became NaN/Inf at step {ctx.nan_step}; training stopped and the last "
             f"good checkpoint (step {ctx.ckpt_step}) is kept in {ws.current}"
@@ -1077,12 +1046,7 @@ def _train(
         message = (
             f"{path.name}: trained {ctx.rows_trained} rows in {global_step - start_step} steps"
         )
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO kv (key, value) VALUES ('train.tokens_per_s', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (str(metrics["tokens_per_s"]),),
-        )
+    kv.put(conn, kv.Key.TRAIN_TOKENS_PER_S, str(metrics["tokens_per_s"]))
     return _finish(
         ws,
         conn,
@@ -1111,10 +1075,7 @@ def _finish(
     assert run_id is not None
     summary = {k: v for k, v in outcome.__dict__.items() if k != "run_id"}
     with transaction(conn):
-        conn.execute(
-            "UPDATE runs SET status=?, finished_at=?, summary=? WHERE id=?",
-            (status, time.time(), json.dumps(summary, default=str), run_id),
-        )
+        runs.finish(conn, run_id, status, json.loads(json.dumps(summary, default=str)))
         kind = "train.finished" if status != "failed" else "train.failed"
         emit(
             conn,

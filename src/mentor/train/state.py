@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -78,41 +76,3 @@ def commit_checkpoint(ws: Workspace, write: Any, state: dict[str, Any]) -> Path:
     tmp.rename(ws.current)
     shutil.rmtree(old, ignore_errors=True)
     return ws.current
-
-
-def create_lineage(conn: sqlite3.Connection, base_path: str) -> int:
-    cur = conn.execute(
-        "INSERT INTO lineages (base_path, created_at) VALUES (?, ?)", (base_path, time.time())
-    )
-    return int(cur.lastrowid or 0)
-
-
-def write_ledger(
-    conn: sqlite3.Connection,
-    lineage_id: int,
-    file_hash: str,
-    rows: Iterable[int],
-    step: int,
-    run_id: str,
-) -> None:
-    now = time.time()
-    conn.executemany(
-        "INSERT INTO ledger (lineage_id, file_hash, row_index, step, run_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-        [(lineage_id, file_hash, int(r), step, run_id, now) for r in rows],
-    )
-
-
-def drop_ledger_after(conn: sqlite3.Connection, lineage_id: int, step: int) -> int:
-    """Forget ledger rows of updates that no checkpoint kept (they will be trained again)."""
-    cur = conn.execute("DELETE FROM ledger WHERE lineage_id = ? AND step > ?", (lineage_id, step))
-    return cur.rowcount
-
-
-def ledger_rows(conn: sqlite3.Connection, lineage_id: int, file_hash: str) -> list[int]:
-    return [
-        int(r[0])
-        for r in conn.execute(
-            "SELECT row_index FROM ledger WHERE lineage_id = ? AND file_hash = ? ORDER BY id",
-            (lineage_id, file_hash),
-        )
-    ]

@@ -1,4 +1,4 @@
-"""The job queue in ``state.db`` (table ``jobs``): priorities, states, attempts and backoff.
+"""The ``jobs`` table: the training queue with priorities, states, attempts and backoff.
 
 States: ``validating -> queued -> training -> evaluating -> done``, or ``paused`` (keeps its
 position), ``skipped`` (remaining rows recorded), ``failed`` (after ``daemon.max_attempts``), or
@@ -135,11 +135,12 @@ def next_job(conn: sqlite3.Connection, now: float) -> tuple[Job | None, float | 
     return None, later
 
 
-def find_by_hash(conn: sqlite3.Connection, file_hash: str) -> Job | None:
+def find_twin(conn: sqlite3.Connection, file_hash: str, exclude_id: int) -> Job | None:
+    """Another live job (not failed or removed) with the same file content, the oldest first."""
     r = conn.execute(
-        "SELECT * FROM jobs WHERE file_hash = ? AND state NOT IN ('failed', 'removed')"
-        " ORDER BY id DESC LIMIT 1",
-        (file_hash,),
+        "SELECT * FROM jobs WHERE file_hash = ? AND id != ?"
+        " AND state NOT IN ('failed', 'removed') ORDER BY id LIMIT 1",
+        (file_hash, exclude_id),
     ).fetchone()
     return _job(r) if r else None
 
