@@ -15,7 +15,7 @@ from mentor import config as config_mod
 from mentor.evals import live
 from mentor.evals.live import LivePreviewCallback, evolution_steps, is_evolution_step
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _bench() -> Any:

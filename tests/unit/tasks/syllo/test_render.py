@@ -10,7 +10,7 @@ import pytest
 from mentor.tasks.syllo import parse_prompt, render_answer, render_prompt, score, with_answers
 from mentor.tasks.syllo.render import VARIANTS
 
-ORIGIN = Path(__file__).resolve().parents[2].parent / "shared" / "origin-data"
+ORIGIN = Path(__file__).resolve().parents[4].parent / "shared" / "origin-data"
 THREE = ORIGIN / "syllo_3tier_sample.jsonl"
 TEN = ORIGIN / "syllo_10level_sample.jsonl"
 
