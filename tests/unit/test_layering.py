@@ -10,6 +10,7 @@ LAYERS = {
     "errors": 0,
     "paths": 0,
     "config": 0,
+    "config_reference": 0,
     "store": 0,
     "control": 0,
     "workspace": 2,

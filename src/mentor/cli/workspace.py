@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     )
     config_app.command("show")(config_show)
     config_app.command("validate")(config_validate)
+    config_app.command("reference")(config_reference)
     app.add_typer(config_app, name="config")
 
 
@@ -72,6 +73,24 @@ def config_validate(
             out.print(f"{ws.config_file}: valid")
     if errors:
         raise typer.Exit(ConfigError.exit_code)
+
+
+def config_reference(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the Markdown here instead of stdout.")
+    ] = None,
+) -> None:
+    """Every config key with its type, default and description, as Markdown
+    (docs/configuration.md is generated with `--out docs/configuration.md`)."""
+    from mentor.config_reference import markdown
+    from mentor.paths import atomic_write_text
+
+    text = markdown()
+    if out_file is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_text(out_file, text)
+        out.print(f"wrote {out_file}")
 
 
 def env(ctx: typer.Context, as_json: JsonOption = False) -> None:
