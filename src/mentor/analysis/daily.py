@@ -136,7 +136,10 @@ def daily_data(ws: Workspace, cfg: Config, day: dt.date) -> dict[str, Any]:
         ],
         "improvement": costs.improvement(ws, cfg, until=until),
         "production": costs.production(ws),
-        "refused": [{"version": e.version, "message": e.message} for e in refused],
+        "refused": [
+            {"version": e.version, "message": e.message.removeprefix(f"{e.version}: ")}
+            for e in refused
+        ],
         "failed_files": [e.message for e in failed],
         "curves": _curves(ws, cfg, runs),
     }
