@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A workspace whose lineage trained 40 SYLLO rows (logged every step, val every 3)."""
+    """A workspace whose lineage trained 40 SYLLO rows (logged every step, validation loss every
+    3 steps, live previews every 5)."""
     from mentor.tasks.syllo.generate import generate
     from mentor.train import train_file
 
@@ -39,7 +40,7 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     t = cfg.training
     t.max_length, t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum = 1024, 8, 8, 1, 1
     t.learning_rate, t.warmup_steps, t.logging_steps = 5e-3, 2, 1
-    cfg.eval.val_every, cfg.eval.live_every = 3, 0
+    cfg.eval.val_every, cfg.eval.live_every, cfg.eval.probe_count = 3, 5, 2
     cfg.data.holdout_max, cfg.data.holdout_fraction = 4, 0.1
     cfg.eval.max_new_tokens = 8
     atomic_write_text(ws.config_file, config_mod.dump_yaml(cfg))
@@ -63,6 +64,12 @@ def test_curve_of_a_real_run(trained):
     assert loss["values"] == [r["loss"] for r in records if "loss" in r]
     assert d["series"]["val_loss"]["steps"] == [r["step"] for r in records if "val_loss" in r]
     assert len(d["series"]["val_loss"]["steps"]) >= 3
+    previews = [
+        json.loads(x)
+        for x in (ws.run_dir(outcome.run_id) / "previews.jsonl").read_text().splitlines()
+    ]
+    assert previews and d["previews"]["steps"] == [p["step"] for p in previews]
+    assert d["previews"]["values"] == [p["solved_share"] for p in previews]
     assert d["boundaries"] == [{"step": 0, "file": "easy.jsonl", "run": outcome.run_id}]
     a = d["analysis"]
     # the tiny model's loss falls fast at this learning rate: the analyzer sees it

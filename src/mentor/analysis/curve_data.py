@@ -52,6 +52,19 @@ def merged_series(runs: list[sources.Run], key: str) -> tuple[list[int], list[fl
     return steps, [by_step[s] for s in steps]
 
 
+def preview_series(runs: list[sources.Run]) -> dict[str, Any]:
+    """Live-preview share solved on the probe puzzles by step (the runs' ``previews.jsonl``)."""
+    by_step: dict[int, float] = {}
+    headline = None
+    for run in runs:
+        for p in run.previews:
+            if isinstance(p.get("step"), int) and isinstance(p.get("solved_share"), int | float):
+                by_step[p["step"]] = float(p["solved_share"])
+                headline = p.get("headline") or headline
+    steps = sorted(by_step)
+    return {"steps": steps, "values": [by_step[s] for s in steps], "metric": headline}
+
+
 def eval_points(
     ws: Workspace, runs: list[sources.Run], metric: str, *, lineage: bool
 ) -> list[EvalPoint]:
@@ -115,6 +128,7 @@ def curve_data(
                 name: {"steps": s, "values": v} for name, (s, v) in series.items() if name != "loss"
             },
         },
+        "previews": preview_series(runs),
         "boundaries": boundaries,
         "evals": [e.__dict__ for e in evals],
         "metric": cfg.report.headline_metric,

@@ -58,7 +58,9 @@ def curve_figure(data: dict[str, Any]) -> Any:
     from plotly.subplots import make_subplots
 
     s = data["series"]
-    rows = ["loss", "learning rate", "tokens/s"] + ([data["metric"]] if data["evals"] else [])
+    pv = data["previews"]
+    evals = bool(data["evals"] or pv["steps"])
+    rows = ["loss", "learning rate", "tokens/s"] + (["eval metrics"] if evals else [])
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, subplot_titles=rows)
     loss = s["loss"]
     fig.add_trace(go.Scatter(x=loss["steps"], y=loss["values"], name="loss", opacity=0.35), 1, 1)
@@ -75,6 +77,14 @@ def curve_figure(data: dict[str, Any]) -> Any:
     fig.add_trace(go.Scatter(x=s["lr"]["steps"], y=s["lr"]["values"], name="lr"), 2, 1)
     tps = s["tokens_per_s"]
     fig.add_trace(go.Scatter(x=tps["steps"], y=tps["values"], name="tokens/s"), 3, 1)
+    if pv["steps"]:
+        fig.add_trace(
+            go.Scatter(
+                x=pv["steps"], y=pv["values"], name=f"live preview {pv['metric'] or ''}".strip()
+            ),
+            4,
+            1,
+        )
     if data["evals"]:
         e = data["evals"]
         fig.add_trace(

@@ -56,6 +56,7 @@ class Run:
     meta: dict[str, Any]
     summary: dict[str, Any]
     records: list[dict[str, Any]] = field(repr=False)
+    previews: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def started_at(self) -> float:
@@ -133,7 +134,12 @@ def load_run(ws: Workspace, run_id: str) -> Run:
     mfile = d / "metrics.jsonl"
     if mfile.is_file():
         records = parse_records(mfile.read_text(encoding="utf-8", errors="replace").splitlines())
-    return Run(run_id, d, _json(d / "meta.json"), _json(d / "summary.json"), records)
+    previews: list[dict[str, Any]] = []
+    pfile = d / "previews.jsonl"
+    if pfile.is_file():  # live previews: probe scores during training (examples left out)
+        lines = pfile.read_text(encoding="utf-8", errors="replace").splitlines()
+        previews = [{k: v for k, v in p.items() if k != "examples"} for p in parse_records(lines)]
+    return Run(run_id, d, _json(d / "meta.json"), _json(d / "summary.json"), records, previews)
 
 
 def all_runs(ws: Workspace) -> list[Run]:
