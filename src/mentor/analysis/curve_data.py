@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from mentor.analysis import sources
-from mentor.analysis.curve import EvalPoint, analyze, smooth
+from mentor.analysis.curve import EvalPoint, analyze
+from mentor.analysis.series import smooth
 from mentor.config import Config
 from mentor.errors import NotFoundError
 from mentor.paths import Workspace

@@ -141,15 +141,14 @@ def daily_data(ws: Workspace, cfg: Config, day: dt.date) -> dict[str, Any]:
             for e in refused
         ],
         "failed_files": [e.message for e in failed],
+        "lagging": lagging_tier(now, cfg.report.lagging_share),
         "curves": _curves(ws, cfg, runs),
     }
-    data["recommendations"] = recommendations(data, versions, cfg)
+    data["recommendations"] = recommendations(data, versions)
     return data
 
 
-def recommendations(
-    data: dict[str, Any], versions: list[sources.VersionInfo], cfg: Config
-) -> list[str]:
+def recommendations(data: dict[str, Any], versions: list[sources.VersionInfo]) -> list[str]:
     out: list[str] = []
     by_short = {v.short: v for v in versions}
     metric = data["metric"]
@@ -164,9 +163,7 @@ def recommendations(
             else "the loss is still falling"
         )
         out.append(f"Still improving ({why}): give it more data.")
-    now = data["tiers"]["now"]
-    acc = tier_accuracy_from(now)
-    lag = lagging_tier(acc, cfg.report.lagging_share)
+    lag = data["lagging"]
     if lag is not None:
         tier, gain, others = lag
         out.append(
@@ -191,12 +188,6 @@ def recommendations(
                 f"before it: check {', '.join(map(str, v['files']))}."
             )
     return out
-
-
-def tier_accuracy_from(d: dict[str, Any]) -> Any:
-    from mentor.analysis.tiers import TierAccuracy
-
-    return TierAccuracy(d["version"], d["metric"], d["as_of"], d["tiers"], d["n"], d["gain"])
 
 
 @dataclass

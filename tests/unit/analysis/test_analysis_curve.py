@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from mentor.analysis.curve import EvalPoint, analyze, ema, noise_sd, plateau_onset
+from mentor.analysis.curve import EvalPoint, analyze
+from mentor.analysis.series import ema, noise_sd, plateau_onset
 from mentor.config import CurveConfig
 
 CFG = CurveConfig()
