@@ -216,16 +216,118 @@ class SmtpConfig(Section):
     port: int = Field(587, description="SMTP port.")
     sender: str | None = Field(None, description="From address.")
     to: list[str] = Field(default_factory=list, description="Recipients.")
+    starttls: bool = Field(
+        True, description="Upgrade the connection with STARTTLS before sending (port 587)."
+    )
+    username: str | None = Field(None, description="SMTP login (unset = no login).")
+    password_env: str | None = Field(
+        None,
+        description="Name of the environment variable that holds the SMTP password (never the "
+        "password itself in mentor.yaml).",
+    )
+    timeout_s: float = Field(30.0, gt=0.0, description="SMTP connection timeout, seconds.")
+
+
+class CurveConfig(Section):
+    smoothing: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Smoothing of the learning curve: EMA span as a share of the logged points.",
+    )
+    tail_share: float = Field(
+        0.2,
+        gt=0.0,
+        le=1.0,
+        description="Share of the last points whose trend decides 'still falling' or 'flat' at the end.",
+    )
+    tail_min_points: int = Field(
+        5, ge=3, description="At least this many points in the end window of a trend test."
+    )
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Significance level of the trend tests (slope t-test)."
+    )
+    noise_z: float = Field(
+        2.0,
+        gt=0.0,
+        description="A rise or a gap counts only beyond this many noise standard deviations.",
+    )
+    plateau_share: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="Plateau: from the step where less than this share of the total improvement "
+        "(and no more than the noise) was still to come.",
+    )
+    plateau_min_share: float = Field(
+        0.25,
+        gt=0.0,
+        lt=1.0,
+        description="A plateau is reported only when it spans at least this share of the steps.",
+    )
+    underfit_ratio: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Underfitting: the loss still falls over the end window at least this share "
+        "of the run's average rate (it has not slowed down).",
+    )
+    divergence_share: float = Field(
+        0.5,
+        gt=0.0,
+        description="Divergence: the loss climbed back by more than this share of the drop it had "
+        "made (or above where it started).",
+    )
 
 
 class ReportConfig(Section):
     time: str = Field("07:00", description="Daily report time HH:MM.")
-    webhook: str | None = Field(None, description="URL the daily report summary is POSTed to.")
+    webhook: str | None = Field(
+        None, description="URL the daily report summary is POSTed to (Slack-compatible JSON)."
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0.0, description="Webhook POST timeout, seconds.")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="Mail delivery.")
+    headline_metric: str = Field(
+        "quick.solved",
+        description="Version metric (versions table) that ranks versions: best version, ROI, "
+        "improvement over time. e.g. quick.solved, heldout.exact.",
+    )
+    lagging_share: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Daily report: a tier lags when it gained less than this share of the other "
+        "tiers' mean gain over the untrained model (-> more data of that tier).",
+    )
+    serve_snapshot_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="How often the API server writes status/serve_metrics.json (latency and "
+        "throughput for reports).",
+    )
+    curve: CurveConfig = Field(
+        default_factory=CurveConfig, description="Learning-curve analysis (mentor curve)."
+    )
 
 
 class CostConfig(Section):
-    gpu_price_per_hour: float = Field(0.0, ge=0.0, description="GPU price for cost reports.")
+    currency: str = Field("USD", description="Currency label of the cost figures.")
+    gpu_price_per_hour: float = Field(
+        0.0, ge=0.0, description="Price of one GPU for one hour (cost of GPU runs)."
+    )
+    gpu_count: int = Field(1, ge=1, description="GPUs a training or evaluation run occupies.")
+    cpu_price_per_hour: float = Field(
+        0.0, ge=0.0, description="Price of the machine for one hour when a run uses the CPU only."
+    )
+    energy_price_per_kwh: float = Field(
+        0.0, ge=0.0, description="Electricity price per kWh (0 = energy not priced)."
+    )
+    power_watts: float = Field(
+        0.0,
+        ge=0.0,
+        description="Power draw assumed when the metrics carry no NVML power (CPU machines; "
+        "0 = energy unknown there).",
+    )
 
 
 class Config(Section):

@@ -87,8 +87,17 @@ class Workspace:
         return self.home / "reports"
 
     @property
+    def daily_reports(self) -> Path:
+        return self.reports / "daily"
+
+    @property
     def status_dir(self) -> Path:
         return self.home / "status"
+
+    @property
+    def serve_metrics_file(self) -> Path:
+        """The API server's periodic snapshot of its own metrics (latency, throughput)."""
+        return self.status_dir / "serve_metrics.json"
 
     @property
     def status_file(self) -> Path:

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from mentor import __version__
+from mentor.cli import analysis as analysis_cmd
 from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
 from mentor.cli import eval as eval_cmd
@@ -77,6 +78,7 @@ dashboard_cmd.register(app)
 daemon_cmd.register(app)
 syllo_cmd.register(app)
 model_cmd.register(app)
+analysis_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -303,6 +303,9 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
     finally:
         conn.close()
     acc = _accuracy(ws)
+    from mentor.analysis.costs import business
+
+    biz = business(ws, state(ctx).config())
     loss_row = (metrics or {}).get("last_loss") or {}
     info = {
         "step": (status or {}).get("step", loss_row.get("step")),
@@ -312,6 +315,7 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
         "run": metrics,
         "evals": n_evals,
         "accuracy": acc,
+        "business": biz,
     }
     if as_json:
         print_json(info)
@@ -334,4 +338,27 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 f"{k}={v:.3f}" for k, v in e["overall"].items() if isinstance(v, int | float)
             ),
         )
+    _business_rows(table, biz)
     out.print(table)
+
+
+def _business_rows(table: Table, biz: dict[str, Any]) -> None:
+    """Cost, the last ROI and production figures (mentor.analysis.costs.business)."""
+    c = biz["cost"]
+    table.add_row(
+        "cost (all runs)",
+        f"{c['total_cost']:.2f} {c['currency']} ({c['gpu_hours']:.2f} GPU-hours, "
+        f"{c['train_hours'] + c['eval_hours']:.2f} h)",
+    )
+    if biz["roi"]:
+        r = biz["roi"][-1]
+        gain = "-" if r["gain"] is None else f"{r['gain']:+.3f}"
+        table.add_row("last ROI", f"{r['version']}: {r['metric']} {gain} vs {r['reference']}")
+    p = biz["production"]
+    if p:
+        p50, p95 = p.get("latency_p50_s"), p.get("latency_p95_s")
+        table.add_row(
+            "production",
+            f"{p['requests']} requests, p50 {'-' if p50 is None else f'{p50:.3f}'} s, "
+            f"p95 {'-' if p95 is None else f'{p95:.3f}'} s, {p['tokens_per_s_avg']:.1f} tokens/s",
+        )

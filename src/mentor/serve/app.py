@@ -339,12 +339,19 @@ def create_app(
         return version
 
     async def poll() -> None:
+        snap_at = time.monotonic()
         while True:
             await asyncio.sleep(cfg.serve.reload_seconds)
             try:
                 await asyncio.to_thread(check_serving)
             except Exception as err:  # keep polling
                 log.warning("serving version check failed: %s", err)
+            if time.monotonic() - snap_at >= cfg.report.serve_snapshot_seconds:
+                snap_at = time.monotonic()
+                try:  # production figures for reports (status/serve_metrics.json)
+                    await asyncio.to_thread(metrics.write_snapshot, ws.serve_metrics_file)
+                except OSError as err:
+                    log.warning("serve metrics snapshot not written: %s", err)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -361,6 +368,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await asyncio.to_thread(batcher.stop)
+            with contextlib.suppress(OSError):
+                metrics.write_snapshot(ws.serve_metrics_file)
 
     app = FastAPI(
         title="mentor",
