@@ -1,9 +1,8 @@
 """The one module that reads the workspace for analysis: run folders and ``state.db``.
 
 Run folders are found through :class:`~mentor.paths.Workspace`; ``state.db`` is read through
-``mentor.store`` functions. The few reads of ``versions`` and ``runs`` that ``mentor.store``
-does not offer yet are here, each marked ``# store: moves to mentor.store on merge``; nothing
-else in ``mentor.analysis`` touches SQL. Nothing here writes, and nothing parses log text.
+``mentor.store`` functions on a read-only connection; nothing in ``mentor.analysis`` touches
+SQL. Nothing here writes, and nothing parses log text.
 """
 
 from __future__ import annotations
@@ -19,19 +18,20 @@ from typing import Any
 from mentor.errors import NotFoundError
 from mentor.monitor.alerts import parse_records
 from mentor.paths import Workspace
-from mentor.store import connect
+from mentor.store import connect_readonly
 from mentor.store import evals as store_evals
 from mentor.store import events as store_events
-from mentor.store.db import loads
+from mentor.store import runs as store_runs
+from mentor.store import versions as store_versions
 
 
 @contextlib.contextmanager
 def db(ws: Workspace) -> Iterator[sqlite3.Connection | None]:
-    """A connection to ``state.db``, or None when the workspace has none yet (nothing created)."""
-    if not ws.db.is_file():
+    """A read-only connection to ``state.db``, or None when the workspace has none yet."""
+    conn = connect_readonly(ws.db)
+    if conn is None:
         yield None
         return
-    conn = connect(ws.db)
     try:
         yield conn
     finally:
@@ -161,14 +161,7 @@ def runs_between(ws: Workspace, since: float, until: float) -> list[Run]:
     with db(ws) as conn:
         if conn is None:
             return []
-        # store: moves to mentor.store on merge
-        ids = [
-            r["id"]
-            for r in conn.execute(
-                "SELECT id FROM runs WHERE finished_at >= ? AND finished_at < ? ORDER BY finished_at",
-                (since, until),
-            )
-        ]
+        ids = [r.id for r in store_runs.finished_between(conn, since, until)]
     known = set(run_ids(ws))
     return [load_run(ws, i) for i in ids if i in known]
 
@@ -208,28 +201,20 @@ def versions(ws: Workspace, *, until: float | None = None) -> list[VersionInfo]:
     with db(ws) as conn:
         if conn is None:
             return []
-        # store: moves to mentor.store on merge
-        rows = conn.execute(
-            "SELECT name, created_at, parent, kind, status, metrics FROM versions"
-            " WHERE status != 'deleted' ORDER BY created_at, name"
-        ).fetchall()
-    out = []
-    for r in rows:
-        if until is not None and r["created_at"] >= until:
-            continue
-        man = _json(ws.version_dir(r["name"]) / "manifest.json")
-        out.append(
-            VersionInfo(
-                r["name"],
-                float(r["created_at"]),
-                r["parent"],
-                r["kind"],
-                r["status"],
-                loads(r["metrics"]),
-                man,
-            )
+        rows = store_versions.listing(conn)
+    return [
+        VersionInfo(
+            v.name,
+            float(v.created_at),
+            v.parent,
+            v.kind,
+            v.status,
+            v.metrics,
+            _json(ws.version_dir(v.name) / "manifest.json"),
         )
-    return out
+        for v in rows
+        if until is None or v.created_at < until
+    ]
 
 
 # -- evaluations, events, the server's snapshot -------------------------------------------------

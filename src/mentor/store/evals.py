@@ -66,6 +66,7 @@ def insert_eval(
     metrics: dict[str, Any] | None = None,
     path: str | None = None,
     items: list[ItemRow] | None = None,
+    created_at: float | None = None,
 ) -> int:
     """Insert an evaluation and its items in one transaction; returns the eval id."""
     with transaction(conn):
@@ -73,7 +74,7 @@ def insert_eval(
             "INSERT INTO evals (created_at, model_ref, model_hash, version, benchmark, bench_version, n,"
             " is_baseline, metrics, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                time.time(),
+                time.time() if created_at is None else created_at,
                 model_ref,
                 model_hash,
                 version,

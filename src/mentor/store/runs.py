@@ -85,3 +85,14 @@ def listing(conn: sqlite3.Connection, *, job_id: int | None = None) -> list[Run]
             "SELECT * FROM runs WHERE job_id = ? ORDER BY started_at, id", (job_id,)
         )
     return [_row(r) for r in rows]
+
+
+def finished_between(conn: sqlite3.Connection, since: float, until: float) -> list[Run]:
+    """Runs that ended in ``[since, until)``, oldest first."""
+    return [
+        _row(r)
+        for r in conn.execute(
+            "SELECT * FROM runs WHERE finished_at >= ? AND finished_at < ? ORDER BY finished_at",
+            (since, until),
+        )
+    ]

@@ -9,6 +9,8 @@ from mentor.daemon import versions as versions_mod
 from mentor.paths import Workspace, atomic_write_json
 from mentor.store import connect
 from mentor.store import evals as store_evals
+from mentor.store import runs as store_runs
+from mentor.store import versions as store_versions
 
 
 def add_run(
@@ -53,12 +55,8 @@ def add_run(
     recs = records or []
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     conn = connect(ws.db)
-    # store: seeds the runs table the way train/core.py does until mentor.store offers it
-    conn.execute(
-        "INSERT INTO runs (id, job_id, kind, status, dir, started_at, finished_at, summary)"
-        " VALUES (?, NULL, 'train', 'completed', ?, ?, ?, ?)",
-        (run_id, str(d), started, started + seconds, json.dumps(summary)),
-    )
+    store_runs.start(conn, run_id, job_id=None, dir=str(d), started_at=started)
+    store_runs.finish(conn, run_id, "completed", summary, at=started + seconds)
     conn.close()
 
 
@@ -84,7 +82,7 @@ def add_version(
             lineage_id=1,
             now=now,
         )
-        versions_mod.set_metrics(conn, v.name, metrics, status=status)
+        store_versions.set_metrics(conn, v.name, metrics, status=status)
     finally:
         conn.close()
     return v.short
@@ -117,9 +115,8 @@ def add_eval(
             is_baseline=baseline,
             metrics={"seconds": seconds, "new_tokens": 10 * len(solved)},
             items=items,
+            created_at=created_at,
         )
-        # store: insert_eval stamps the current time; a report about another day needs its own
-        conn.execute("UPDATE evals SET created_at = ? WHERE id = ?", (created_at, eval_id))
     finally:
         conn.close()
     return eval_id

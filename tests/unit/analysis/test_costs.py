@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from analysis_seed import add_eval, add_run, add_version
 
+from helpers.analysis_seed import add_eval, add_run, add_version
 from mentor import config as config_mod
 from mentor.analysis import costs, sources
 from mentor.serve.metrics import ServeMetrics, quantile

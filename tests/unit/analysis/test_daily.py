@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
 
 import pytest
-from analysis_seed import add_eval, add_run, add_version
 
+from helpers.analysis_seed import add_eval, add_run, add_version
 from mentor import config as config_mod
 from mentor.analysis.daily import daily_data, window, write_daily_report
 from mentor.store import connect
