@@ -22,9 +22,11 @@ from typing import Any
 from mentor.analysis import sources
 from mentor.config import Config
 from mentor.evals import evaluators as ev
-from mentor.evals.runner import LOWER_IS_BETTER, ModelSpec, evaluate, resolve_model
+from mentor.evals.results import LOWER_IS_BETTER
+from mentor.evals.runner import evaluate
 from mentor.evals.stats import ALPHA, POWER, Difference, difference
 from mentor.evals.tasks import Task, benchmark_task, file_task
+from mentor.models.refs import ModelSpec, resolve_model
 from mentor.paths import Workspace
 
 LOSS_SUFFIX = "+loss"

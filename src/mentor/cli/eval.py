@@ -151,7 +151,7 @@ def test_model(
 ) -> None:
     """Talk to a model through the same template and engine as training and the API."""
     from mentor.engine import GenRequest, build_engine
-    from mentor.evals.runner import resolve_model
+    from mentor.models.refs import resolve_model
 
     st = state(ctx)
     ws = st.workspace()

@@ -3,6 +3,8 @@
 Benchmarks, held-out tests, live previews, the CLI tester and the REST API all build their
 prompts with :class:`~mentor.data.chat.ChatRenderer` and generate through an :class:`Engine`, so
 a model is always asked with exactly the text it was trained on (DESIGN.md, principle 4).
+Every engine serves ``adapter=BASE_ADAPTER`` as the bare weights it was loaded from, so the
+untrained baseline of a version needs no second model when the version sits on the base.
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ class Engine(Protocol):
         ...
 
     def unload_adapter(self, name: str) -> None: ...
+
+    def nll(
+        self, batch: dict[str, Any], *, adapter: str | None = None
+    ) -> tuple[list[float], list[int]]:
+        """Summed NLL and labelled-token count of each row of a padded batch
+        (:class:`~mentor.data.packing.PaddedCollator`), under ``adapter`` (as in
+        :class:`GenRequest`). Scoring without generating (perplexity) goes through here, so the
+        adapter a request names is the one scored. Engines whose weights live outside this
+        process raise :class:`~mentor.errors.ConfigError`."""
+        ...
 
 
 def trim_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:

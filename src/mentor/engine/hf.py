@@ -161,6 +161,15 @@ class HFEngine:
             self.model.set_adapter(target)
         return contextlib.nullcontext()
 
+    # -- scoring --------------------------------------------------------------------------
+    def nll(
+        self, batch: dict[str, Any], *, adapter: str | None = None
+    ) -> tuple[list[float], list[int]]:
+        from mentor.models.nll import row_nll
+
+        with self._lock, self._adapter(adapter):
+            return row_nll(self.model, batch)
+
     # -- generation -----------------------------------------------------------------------
     def _gen_config(self, temperature: float, top_p: float, max_new: int) -> Any:
         from transformers import GenerationConfig

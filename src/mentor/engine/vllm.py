@@ -107,6 +107,14 @@ class VLLMEngine:
                 progress(len(chunk))
         return results
 
+    def nll(
+        self, batch: dict[str, Any], *, adapter: str | None = None
+    ) -> tuple[list[float], list[int]]:
+        raise ConfigError(
+            "backend 'vllm' scores no token likelihoods (the perplexity evaluator)",
+            hint="evaluate such data with backend hf",
+        )
+
     def stream(self, request: GenRequest) -> Iterator[str]:
         # vLLM's offline engine has no incremental API; yield the whole text as one delta.
         yield self.generate([request])[0].text

@@ -18,8 +18,10 @@ from typing import Any
 from mentor.config import Config
 from mentor.errors import MentorError, NotFoundError
 from mentor.evals.gate import GateDecision, ScoreSet, gate
-from mentor.evals.runner import EvalResult, eval_engine, evaluate, resolve_model
+from mentor.evals.results import EvalResult
+from mentor.evals.runner import eval_engine, evaluate
 from mentor.evals.tasks import Task, benchmark_task, data_task, subset
+from mentor.models.refs import resolve_model
 from mentor.paths import Workspace
 from mentor.store import connect, kv, versions
 from mentor.store import evals as store

@@ -2,14 +2,18 @@
 
 Binary per-item metrics (solved, exact, ...) are compared with the exact McNemar test (a two-sided
 binomial test on the discordant pairs); continuous ones (word_acc, loss) with the paired t-test and
-the Wilcoxon signed-rank test. Pairs are matched by item id.
+the Wilcoxon signed-rank test. Pairs are matched by item id; :func:`compare` runs one test per
+metric the two sides share.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from mentor.store.evals import ItemRow
 
 
 def wilson(successes: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -295,3 +299,26 @@ def difference(
         t.wins,
         t.losses,
     )
+
+
+def compare(
+    cand: Mapping[str, ItemRow],
+    ref: Mapping[str, ItemRow],
+    binary: set[str],
+    *,
+    ids: set[str] | None = None,
+) -> dict[str, PairedTest]:
+    """Paired tests of every metric both sides scored, over the item ids they share (within
+    ``ids`` when given: one tier). ``binary`` names the 0/1 metrics (McNemar); bookkeeping
+    scores (``_``-prefixed) are never compared."""
+    shared = set(cand) & set(ref) if ids is None else ids & set(cand) & set(ref)
+
+    def metrics(side: Mapping[str, ItemRow]) -> set[str]:
+        return {k for i in shared for k in side[i].scores if not k.startswith("_")}
+
+    out = {}
+    for m in sorted(metrics(cand) & metrics(ref)):
+        a = {i: float(cand[i].scores[m]) for i in shared if m in cand[i].scores}
+        b = {i: float(ref[i].scores[m]) for i in shared if m in ref[i].scores}
+        out[m] = paired_test(m, a, b, binary=m in binary)
+    return out

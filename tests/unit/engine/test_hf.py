@@ -165,6 +165,19 @@ def test_adapters_grouped_per_request(tiny_model_dir, tmp_path):
     assert mixed[1].text == alone_default.text
     assert mixed[2].text == base_text
     assert len({mixed[0].text, mixed[1].text, mixed[2].text}) > 1
+    # scoring without generating (perplexity) switches adapters the same way
+    from mentor.data.packing import PaddedCollator
+    from mentor.models.nll import row_nll
+
+    ids = tok(p + "tiles", add_special_tokens=False)["input_ids"]
+    batch = PaddedCollator(0)([{"segments": [(ids, ids)], "rows": (0,), "start": 0, "end": 0}])
+    (base_sum,), (n,) = eng.nll(batch, adapter=BASE_ADAPTER)
+    (plain_sum,), _ = row_nll(plain.model, batch)
+    assert base_sum == pytest.approx(plain_sum, rel=1e-5) and n == len(ids) - 1
+    (own,), _ = eng.nll(batch)
+    assert own == pytest.approx(eng.nll(batch, adapter="default")[0][0], rel=1e-6)
+    (second,), _ = eng.nll(batch, adapter="second")
+    assert len({round(base_sum, 3), round(own, 3), round(second, 3)}) == 3
     with pytest.raises(ConfigError):
         eng.generate([GenRequest(p, adapter="missing")])
 

@@ -1,4 +1,7 @@
-"""Evaluators on crafted outputs; task sizing; lessons 9-12 (see spec/lessons.md)."""
+"""Evaluators on crafted outputs; task sizing; lessons 9-12 (see spec/lessons.md).
+
+Rows come from mentor's SYLLO generator in the users' two shapes (``helpers.syllo_rows``); the
+same checks on the users' own rows are in ``tests/compat/test_eval_compat.py``."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import math
 
 import pytest
 
+from helpers.syllo_rows import ten_level_rows, three_tier_rows
 from mentor.config import Config
 from mentor.evals import evaluators as ev
 from mentor.evals.tasks import (
@@ -14,19 +18,15 @@ from mentor.evals.tasks import (
     benchmark_task,
     data_task,
     items_from_rows,
-    read_jsonl,
     size_max_new_tokens,
     subset,
     task_max_new_tokens,
 )
+from mentor.tasks.syllo import generate
 
 
-def _rows(origin_data, name="syllo_3tier_sample.jsonl"):
-    return read_jsonl(origin_data / name)
-
-
-def test_syllo_evaluator_layers(origin_data):
-    item = items_from_rows(_rows(origin_data)[:1])[0]
+def test_syllo_evaluator_layers():
+    item = items_from_rows(three_tier_rows(1))[0]
     s = ev.get("syllo")
     assert all(v == 1.0 for v in s.score(item, item.golden).values())
     # Lesson 9: not one brittle string compare. Reformatted JSON with a think block still solves.
@@ -56,25 +56,35 @@ def test_exact_match_normalises():
     assert ev.normalize("An  apple, the pie!") == "apple pie"
 
 
-def test_evaluator_choice_by_data(origin_data):
-    assert data_task(_rows(origin_data), "x").evaluators == ["syllo"]
+def test_evaluator_choice_by_data():
+    assert data_task(three_tier_rows(3), "x").evaluators == ["syllo"]
+    assert data_task(ten_level_rows(), "y").evaluators == ["syllo"]
     generic = [
         {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}
     ]
     assert data_task(generic, "g").evaluators == ["exact_match", "perplexity"]
 
 
-def test_items_ids_are_row_ids_and_unique(origin_data):
+def test_items_ids_are_row_ids_and_unique():
     # Lesson 12: held-out items are identified by their own ids (pairing, contamination checks);
     # a repeated id is never merged silently.
-    rows = _rows(origin_data)
+    rows = three_tier_rows(3)
     items = items_from_rows(rows + rows[:1])
-    assert items[0].id == rows[0]["metadata"]["puzzle_id"]
-    assert len({i.id for i in items}) == len(items)
-    assert items[0].tier in {"easy", "medium", "hard"}
+    assert [i.id for i in items[:3]] == [r["metadata"]["puzzle_id"] for r in rows]
+    assert items[3].id == rows[0]["metadata"]["puzzle_id"] + "#2"
+    assert [i.tier for i in items[:3]] == ["easy", "medium", "hard"]
+    flat = ten_level_rows()  # prompt/solution rows: id, tier and golden at the top level
+    items = items_from_rows(flat)
+    assert [i.id for i in items] == [r["puzzle_id"] for r in flat]
+    assert [i.tier for i in items] == [r["difficulty"] for r in flat]
+    assert [i.golden for i in items] == [r["solution"] for r in flat]
+    nameless = [{"messages": r["messages"]} for r in rows]  # no id: a hash of the prompt
+    ids = [i.id for i in items_from_rows(nameless)]
+    assert ids == [i.id for i in items_from_rows(list(reversed(nameless)))][::-1]
+    assert len(set(ids)) == 3 and all(i.startswith("h") for i in ids)
 
 
-def test_max_new_tokens_covers_longest_hard_golden(origin_data, tiny_model_dir):
+def test_max_new_tokens_covers_longest_hard_golden(tiny_model_dir):
     # Lesson 11: caps of 200-300 cut medium/hard answers. The default is sized to the task.
     from mentor.models.loader import load_tokenizer
 
@@ -82,12 +92,13 @@ def test_max_new_tokens_covers_longest_hard_golden(origin_data, tiny_model_dir):
     task = benchmark_task("syllo_easy_100")
     cap = task_max_new_tokens(tok, task, None)
     hard = benchmark_task("syllo_hard_100").items
-    sample_hard = [i for i in items_from_rows(_rows(origin_data)) if i.tier == "hard"]
+    rows = generate(6, 8, tier="hard", exclude_benchmarks=False)
+    sample_hard = items_from_rows(rows)
     longest = max(
         len(tok(i.golden, add_special_tokens=False)["input_ids"]) for i in hard + sample_hard
     )
     assert cap >= longest + 1
-    sample_cap = task_max_new_tokens(tok, data_task(_rows(origin_data), "s"), None)
+    sample_cap = task_max_new_tokens(tok, data_task(rows, "s"), None)
     assert sample_cap >= longest + 1
     assert task_max_new_tokens(tok, task, 64) == 64
     assert size_max_new_tokens(tok, ["x" * 10]) >= 11
@@ -98,40 +109,6 @@ def test_quick_subset_is_fixed_and_per_tier():
     a, b = subset(task, 5), subset(task, 5)
     assert [i.id for i in a.items] == [i.id for i in b.items]
     assert len(a.items) == 5 and a.version == task.version
-
-
-class _Capture:
-    """A recording engine: what prompt does the runner send?"""
-
-    def __init__(self, tokenizer, renderer):
-        self.tokenizer, self.renderer, self.device, self.prompts = tokenizer, renderer, "cpu", []
-
-    def generate(self, requests, *, batch_size=32, progress=None):
-        from mentor.engine import GenResult
-
-        self.prompts += [r.prompt for r in requests]
-        return [GenResult("", 1, 0, "stop") for _ in requests]
-
-    def stream(self, request):
-        yield ""
-
-
-def test_prompt_is_the_training_prompt_with_system(origin_data, tiny_model_dir):
-    # Lesson 9: evaluation prompts carry the same system prompt as training (one renderer).
-    from mentor.data.chat import ChatRenderer
-    from mentor.evals.runner import run_task
-    from mentor.models.loader import load_tokenizer
-
-    cfg = Config()
-    cfg.chat.default_system_prompt = "You solve SYLLO puzzles."
-    tok = load_tokenizer(tiny_model_dir)
-    renderer = ChatRenderer.from_config(tok, cfg.chat)
-    eng = _Capture(tok, renderer)
-    task = data_task(_rows(origin_data)[:2], "s")
-    run_task(eng, task, task.items, cfg=cfg)
-    rendered = renderer.render(task.items[0].messages)
-    assert eng.prompts[0] == rendered.text[: rendered.spans[0][0]]
-    assert "You solve SYLLO puzzles." in eng.prompts[0]
 
 
 def test_perplexity_counts_every_assistant_token_only(tiny_model_dir):

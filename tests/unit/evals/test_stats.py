@@ -7,7 +7,8 @@ import math
 import pytest
 from scipy import stats as sps
 
-from mentor.evals.stats import mcnemar_exact, paired_t, paired_test, wilcoxon, wilson
+from mentor.evals.stats import compare, mcnemar_exact, paired_t, paired_test, wilcoxon, wilson
+from mentor.store.evals import ItemRow
 
 
 def test_wilson_known_values():
@@ -51,3 +52,35 @@ def test_paired_test_pairs_by_item_id():
     assert t.p_value == pytest.approx(0.5)
     empty = paired_test("solved", {"a": 1.0}, {"b": 1.0}, binary=True)
     assert empty.n == 0 and math.isnan(empty.delta)
+
+
+def test_compare_every_shared_metric_over_shared_items():
+    def rows(vals):
+        return {i: ItemRow(i, t, "", s) for i, (t, s) in vals.items()}
+
+    cand = rows(
+        {
+            "a": ("easy", {"solved": 1.0, "word_acc": 0.9, "_cut": 1.0, "only_cand": 1.0}),
+            "b": ("easy", {"solved": 1.0, "word_acc": 0.8}),
+            "c": ("hard", {"solved": 0.0, "word_acc": 0.1}),
+            "new": ("hard", {"solved": 1.0, "word_acc": 1.0}),
+        }
+    )
+    ref = rows(
+        {
+            "a": ("easy", {"solved": 0.0, "word_acc": 0.5, "_cut": 0.0}),
+            "b": ("easy", {"solved": 0.0, "word_acc": 0.4}),
+            "c": ("hard", {"solved": 0.0, "word_acc": 0.3}),
+        }
+    )
+    tests = compare(cand, ref, {"solved"})
+    assert set(tests) == {"solved", "word_acc"}  # shared, never the _bookkeeping ones
+    assert tests["solved"].n == 3 and tests["solved"].test == "mcnemar"
+    assert tests["solved"].delta == pytest.approx(2 / 3)
+    assert tests["word_acc"].test == "wilcoxon" and (
+        tests["word_acc"].wins,
+        tests["word_acc"].losses,
+    ) == (2, 1)
+    easy = compare(cand, ref, {"solved"}, ids={"a", "b", "new"})
+    assert easy["solved"].n == 2 and easy["solved"].delta == 1.0
+    assert compare(cand, {}, {"solved"}) == {}

@@ -40,3 +40,21 @@ def test_every_kind_of_reference(workspace, tiny_model_dir: Path, tmp_path: Path
     assert refs.resolve(workspace, cfg, str(loose)).adapter == loose
     with pytest.raises(ConfigError, match="cannot name a file"):
         refs.resolve(workspace, cfg, str(loose), allow_paths=False)
+
+
+def test_resolve_model_hashes_weights_not_names(workspace, tiny_model_dir: Path, tmp_path: Path):
+    """Evaluations are keyed by content: the base under any name is the untrained baseline; an
+    adapter version is not, and its hash changes when its weights do."""
+    cfg = config_mod.load(workspace.config_file)
+    base = refs.resolve_model(workspace, cfg, "base")
+    assert base.is_base and base.hash == base.baseline_hash and base.version is None
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    assert refs.resolve_model(workspace, cfg, str(copy)).is_base  # same bytes, other path
+    vdir = workspace.versions / "v004_20261128-120000_x"
+    _adapter(vdir / "adapter")
+    v = refs.resolve_model(workspace, cfg, "v004")
+    assert not v.is_base and v.version == "v004" and v.adapter == vdir / "adapter"
+    assert v.hash != v.baseline_hash and v.baseline_hash == base.hash
+    (vdir / "adapter" / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert refs.resolve_model(workspace, cfg, "v004").hash != v.hash  # the cache sees the change

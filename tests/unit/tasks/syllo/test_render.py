@@ -1,55 +1,55 @@
-"""SYLLO format: round trip and golden self-score on the sample files; scorer layers."""
+"""SYLLO format: round trip and golden self-score on generated rows of every tier, level and
+answer shape; each scorer layer caught by the perturbation aimed at it.
+
+The same round trip on the users' own sample files is in ``tests/compat/test_syllo_compat.py``.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from helpers.syllo_rows import ALL_SHAPES, ten_level_rows, three_tier_rows
 from mentor.tasks.syllo import parse_prompt, render_answer, render_prompt, score, with_answers
 from mentor.tasks.syllo.render import VARIANTS
 
-ORIGIN = Path(__file__).resolve().parents[4].parent / "shared" / "origin-data"
-THREE = ORIGIN / "syllo_3tier_sample.jsonl"
-TEN = ORIGIN / "syllo_10level_sample.jsonl"
+
+def _rows():
+    """(prompt, golden, words, variant, level) of 9 three-tier and 24 ten-level generated rows."""
+    for r in three_tier_rows(9):
+        msgs = r["messages"]
+        yield msgs[0]["content"], msgs[1]["content"], r["metadata"]["words"], None, None
+    for r in ten_level_rows(2 * ALL_SHAPES):
+        yield r["prompt"], r["solution"], r["words"], r["output_variant"], r["level"]
 
 
-def _rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        pytest.skip(f"{path} missing")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def _triples():
-    for r in _rows(THREE):
-        yield r["messages"][0]["content"], r["messages"][1]["content"], r["metadata"]["words"], None
-    for r in _rows(TEN):
-        yield r["prompt"], r["solution"], r["words"], r["output_variant"]
-
-
-def test_round_trip_and_self_score_on_samples() -> None:
-    n = 0
-    for prompt, golden, words, variant in _triples():
+def test_round_trip_and_self_score_on_generated_rows() -> None:
+    tiers, levels, variants = set(), set(), set()
+    for prompt, golden, words, variant, level in _rows():
         p = parse_prompt(prompt)
         assert render_prompt(p) == prompt
         assert p.variant == variant
+        assert p.rule_range == ((4, 8) if level is None else (4, 10))
         full = with_answers(p, [w["syllables"] for w in words])
         assert render_answer(full, variant) == golden
         for gold in (golden, None):
             assert all(v == 1.0 for v in score(prompt, golden, gold).values()), (variant, gold)
-        n += 1
-    assert n == 150
+        tiers.add(p.difficulty)
+        variants.add(variant)
+        levels.add(level)
+    assert tiers == {"easy", "medium", "hard"}
+    assert variants == {None, *VARIANTS}
+    assert levels == {None, *range(1, 11)}
 
 
-def _easy_sample() -> tuple[str, str]:
-    r = _rows(THREE)
-    row = next(x for x in r if x["metadata"]["red_herring_count"] > 0)
+def _sample_with_herrings() -> tuple[str, str]:
+    row = next(x for x in three_tier_rows(6) if x["metadata"]["red_herring_count"] > 0)
     return row["messages"][0]["content"], row["messages"][1]["content"]
 
 
 def test_perturbations_hit_the_right_layer() -> None:
-    prompt, golden = _easy_sample()
+    prompt, golden = _sample_with_herrings()
     g = json.loads(golden)
     ok = score(prompt, golden, golden)
     assert ok == {k: 1.0 for k in ok}
