@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from mentor import config as config_mod  # noqa: E402
 from mentor.errors import ConfigError  # noqa: E402
 from mentor.serve.app import create_app  # noqa: E402
+from mentor.serve.schemas import ChatCompletionChunk, Completion  # noqa: E402
 from mentor.serve.security import hash_key  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -136,6 +137,8 @@ def test_streaming_matches_the_whole_answer(client):
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     chunks = sse_events(r.text)
+    for c in chunks:  # each event is the documented chunk, nothing more
+        assert ChatCompletionChunk.model_validate(c).model_dump(mode="json") == c
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text == whole["choices"][0]["message"]["content"]
@@ -145,6 +148,8 @@ def test_streaming_matches_the_whole_answer(client):
     r = client.post("/v1/completions", json={"prompt": "abc", "max_tokens": 5, "stream": True})
     chunks = sse_events(r.text)
     assert chunks[-1]["object"] == "text_completion" and "usage" in chunks[-1]
+    assert all(Completion.model_validate(c).model_dump(mode="json") == c for c in chunks)
+    assert client.app.state.mentor.in_flight == 0  # every stream gave its slot back
 
 
 @pytest.mark.parametrize(
