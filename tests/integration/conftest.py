@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -46,3 +48,52 @@ def live_server() -> Callable[..., contextlib.AbstractContextManager[str]]:
     """``with live_server(app) as url: ...``: the app served by uvicorn (lifespan on) until the
     block ends, as ``mentor serve`` runs it."""
     return _serving
+
+
+@dataclass
+class Held:
+    """A call held at its start: ``entered`` once a caller is waiting, ``release()`` lets it go."""
+
+    entered: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def wait_entered(self, timeout: float = 60.0) -> None:
+        assert self.entered.wait(timeout), "the held call was never made"
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+@contextlib.contextmanager
+def _holding(obj: Any, name: str) -> Iterator[Held]:
+    real = getattr(obj, name)
+    held = Held()
+
+    def wait() -> None:
+        held.entered.set()
+        assert held.gate.wait(60), "held call never released"
+
+    if inspect.isgeneratorfunction(real):
+
+        def stand_in(*args: Any, **kwargs: Any) -> Any:
+            wait()
+            yield from real(*args, **kwargs)
+    else:
+
+        def stand_in(*args: Any, **kwargs: Any) -> Any:
+            wait()
+            return real(*args, **kwargs)
+
+    setattr(obj, name, stand_in)
+    try:
+        yield held
+    finally:
+        held.release()  # never leave a caller waiting on a failed test
+        setattr(obj, name, real)
+
+
+@pytest.fixture()
+def hold() -> Callable[[Any, str], contextlib.AbstractContextManager[Held]]:
+    """``with hold(engine, "generate") as h:`` every call of ``engine.generate`` waits at its
+    start until ``h.release()`` (or the block ends): a request in flight, on demand."""
+    return _holding

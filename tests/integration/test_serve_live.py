@@ -8,13 +8,12 @@ import threading
 import time
 
 import httpx
+import openai
 import pytest
 
-openai = pytest.importorskip("openai")
-
-from mentor import config as config_mod  # noqa: E402
-from mentor.serve.app import create_app  # noqa: E402
-from mentor.serve.security import hash_key  # noqa: E402
+from mentor import config as config_mod
+from mentor.serve.app import create_app
+from mentor.serve.security import hash_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -74,76 +73,57 @@ def test_openai_client_needs_the_key(workspace, live_server):
         assert good.chat.completions.create(model="base", messages=msgs, max_tokens=2).choices
 
 
-def test_concurrency_cap_answers_429_with_retry_after(workspace, live_server):
+def test_concurrency_cap_answers_429_with_retry_after(workspace, live_server, hold):
     app = create_app(workspace, load_cfg(workspace, max_concurrency=1))
     st = app.state.mentor
-    with live_server(app) as url:
-        engine = st.pool.engines[st.pool.base]
-        gate, entered = threading.Event(), threading.Event()
-        real = engine.generate
-
-        def gated(*args, **kwargs):
-            entered.set()
-            assert gate.wait(60)
-            return real(*args, **kwargs)
-
-        engine.generate = gated
-        first: dict = {}
-        body = {"prompt": "hi", "max_tokens": 2}
+    body = {"prompt": "hi", "max_tokens": 2}
+    first: dict = {}
+    with live_server(app) as url, hold(st.pool.engines[st.pool.base], "generate") as held:
         t = threading.Thread(
             target=lambda: first.update(
                 status=httpx.post(f"{url}/generate", json=body, timeout=60).status_code
             )
         )
         t.start()
-        assert entered.wait(60)
+        held.wait_entered()
         r = httpx.post(f"{url}/generate", json=body, timeout=30)
         assert r.status_code == 429 and r.headers["retry-after"] == "1"
         assert r.json()["error"]["type"] == "rate_limit_error"
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # not capped
-        gate.set()
+        held.release()
         t.join(60)
         assert first["status"] == 200
         assert httpx.post(f"{url}/generate", json=body, timeout=60).status_code == 200
 
 
-def test_a_stream_holds_its_slot_until_its_last_event(workspace, live_server):
+def test_a_stream_holds_its_slot_until_its_last_event(workspace, live_server, hold):
     """The concurrency cap counts a stream until it ends, not until its handler returns."""
     app = create_app(workspace, load_cfg(workspace, max_concurrency=1))
     st = app.state.mentor
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    done: dict = {}
+
+    def streamer(url: str) -> None:
+        with httpx.stream(
+            "POST", f"{url}/v1/chat/completions", json={**body, "stream": True}, timeout=60
+        ) as r:
+            done["status"] = r.status_code
+            done["text"] = r.read().decode()
+
     with live_server(app) as url:
-        engine = st.pool.engines[st.pool.base]
-        gate, entered = threading.Event(), threading.Event()
-        real = engine.stream
-
-        def gated(request):
-            entered.set()
-            assert gate.wait(60)
-            yield from real(request)
-
-        engine.stream = gated
-        body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
-        done: dict = {}
-
-        def streamer() -> None:
-            with httpx.stream(
-                "POST", f"{url}/v1/chat/completions", json={**body, "stream": True}, timeout=60
-            ) as r:
-                done["status"] = r.status_code
-                done["text"] = r.read().decode()
-
-        t = threading.Thread(target=streamer)
-        t.start()
-        try:
-            assert entered.wait(60)
+        with hold(st.pool.engines[st.pool.base], "stream") as held:
+            t = threading.Thread(target=streamer, args=(url,))
+            t.start()
+            held.wait_entered()
             r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
             assert r.status_code == 429, r.text
-        finally:
-            gate.set()
+            held.release()
             t.join(60)
-            engine.stream = real
         assert done["status"] == 200 and done["text"].endswith("data: [DONE]\n\n")
-        assert st.in_flight == 0
+        deadline = time.monotonic() + 10  # the slot goes back just after the last byte is sent
+        while st.in_flight:
+            assert time.monotonic() < deadline, "the stream never gave its slot back"
+            time.sleep(0.02)
         assert httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).status_code == 200
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ from mentor import config as config_mod
 from mentor.engine import BASE_ADAPTER, GenRequest
 from mentor.engine.pool import ModelPool, Resolved, Resolver
 from mentor.errors import ConfigError, NotFoundError
+from mentor.store import connect, kv
+from mentor.store.kv import Key
 
 
 def fake_adapter(d: Path) -> Path:
@@ -37,12 +38,12 @@ def resolver(ws) -> Resolver:
 
 
 def set_kv(ws, value: str) -> None:
-    conn = sqlite3.connect(ws.db)
-    with conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO kv (key, value) VALUES ('serving_version', ?)", (value,)
-        )
-    conn.close()
+    """Promote as the daemon does: kv ``serving_version`` in state.db."""
+    conn = connect(ws.db)
+    try:
+        kv.put(conn, Key.SERVING_VERSION, value)
+    finally:
+        conn.close()
 
 
 def test_names_resolve_inside_the_workspace(workspace):
@@ -101,14 +102,20 @@ def test_cli_may_pass_a_path(workspace, tiny_model_dir):
     assert res.base == tiny_model_dir.resolve() and res.adapter is None
 
 
-def test_pool_evicts_only_idle_adapters(workspace, tiny_model_dir):
-    """A pool of 1: an adapter with a request in flight is never evicted; idle ones are (LRU)."""
+@pytest.fixture()
+def pool_of_one(workspace, tiny_model_dir) -> tuple[Resolver, ModelPool]:
+    """Two versions with different adapters, and a pool that holds one adapter."""
     for i, name in enumerate(("v001_a", "v002_b"), start=1):
         make_adapter(tiny_model_dir, workspace.versions / name / "adapter", seed=i)
     cfg = config_mod.load(workspace.config_file)
     cfg.serve.adapter_pool = 1
     r = Resolver(workspace, cfg)
-    pool = ModelPool(cfg, r.base)
+    return r, ModelPool(cfg, r.base)
+
+
+def test_pool_evicts_only_idle_adapters(pool_of_one):
+    """A pool of 1: an adapter with a request in flight is never evicted; idle ones are (LRU)."""
+    r, pool = pool_of_one
     v1, v2 = r.resolve("v001"), r.resolve("v002")
     pool.prepare(v1)
     pool.acquire(v1)  # a request on v001 is in flight
@@ -121,13 +128,8 @@ def test_pool_evicts_only_idle_adapters(workspace, tiny_model_dir):
     assert set(engine.model.peft_config) == {"v001_a"}
 
 
-def test_pool_of_one_swaps_adapters(workspace, tiny_model_dir):
-    for i, name in enumerate(("v001_a", "v002_b"), start=1):
-        make_adapter(tiny_model_dir, workspace.versions / name / "adapter", seed=i)
-    cfg = config_mod.load(workspace.config_file)
-    cfg.serve.adapter_pool = 1
-    r = Resolver(workspace, cfg)
-    pool = ModelPool(cfg, r.base)
+def test_pool_of_one_swaps_adapters(pool_of_one):
+    r, pool = pool_of_one
 
     def req() -> GenRequest:
         return GenRequest(
