@@ -328,3 +328,20 @@ def test_jsonl_cache_reads_appends_and_rewrites(tmp_path: Path) -> None:
     assert [r["step"] for r in data.read_jsonl(p)] == [9]
     p.unlink()
     assert data.read_jsonl(p) == []
+
+
+def test_a_nan_loss_reads_as_null_not_a_server_error(workspace: Workspace) -> None:
+    """A diverged run writes ``NaN`` into metrics.jsonl; the overview and the curves must still
+    load (they answered 500: ``json.dumps`` refuses NaN), showing the value as missing."""
+    from mentor.serve.dashboard import create_dashboard_app
+
+    rd = fill_workspace(workspace, steps=3)
+    with open(rd / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({**metric_record(4), "loss": float("nan")}) + "\n")
+    c = TestClient(create_dashboard_app(workspace, config_mod.load(workspace.config_file)))
+    o = c.get("/api/dash/overview")
+    assert o.status_code == 200, o.text
+    assert o.json()["last_metrics"]["step"] == 4 and o.json()["last_metrics"]["loss"] is None
+    m = c.get("/api/dash/metrics")
+    assert m.status_code == 200 and m.json()["records"][-1]["loss"] is None
+    assert "NaN" not in m.text

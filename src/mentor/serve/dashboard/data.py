@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mentor.monitor import alerts as alerts_mod
+from mentor.monitor.status import read_status
 from mentor.paths import Workspace
 from mentor.store import connect_readonly, events, jobs
 from mentor.store import evals as evals_store
@@ -25,7 +26,7 @@ from mentor.store import versions as version_rows
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+R = TypeVar("R")
 MAX_POINTS = 2000
 REPORT_SUFFIXES = {
     ".md": "text/markdown; charset=utf-8",
@@ -35,19 +36,19 @@ REPORT_SUFFIXES = {
 }
 
 
-def _read(ws: Workspace, query: Callable[[sqlite3.Connection], T], empty: T) -> T:
-    """``query`` on a read-only connection to state.db; ``empty`` while there is no state.db
+def _rows(ws: Workspace, query: Callable[[sqlite3.Connection], list[R]]) -> list[R]:
+    """``query`` on a read-only connection to state.db; no rows while there is no state.db
     or it is not migrated yet (a missing table reads as empty, never as a server error)."""
     conn = connect_readonly(ws.db)
     if conn is None:
-        return empty
+        return []
     try:
         return query(conn)
     except sqlite3.OperationalError as err:
         if "no such table" not in str(err):
             raise
         log.warning("state.db is not migrated yet (%s)", err)
-        return empty
+        return []
     finally:
         conn.close()
 
@@ -98,7 +99,7 @@ def _downsample(rows: list[dict[str, Any]], n: int = MAX_POINTS) -> list[dict[st
 # -- runs -------------------------------------------------------------------------------------
 def runs(ws: Workspace) -> list[dict[str, Any]]:
     """Run folders, newest activity first."""
-    out = []
+    out: list[dict[str, Any]] = []
     if not ws.runs.is_dir():
         return out
     for p in ws.runs.iterdir():
@@ -134,19 +135,6 @@ def run_dir(ws: Workspace, run: str | None, *, need: str | None = None) -> Path 
 
 
 # -- overview ---------------------------------------------------------------------------------
-def read_status(ws: Workspace) -> dict[str, Any]:
-    try:
-        from mentor.monitor.status import read_status as _read
-
-        return _read(ws)
-    except ImportError:  # pragma: no cover - the status module is part of the package
-        try:
-            data = json.loads(ws.status_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        return data if isinstance(data, dict) else {}
-
-
 def _ts(rec: dict[str, Any]) -> float | None:
     for k in ("ts", "time", "timestamp"):
         v = rec.get(k)
@@ -184,7 +172,7 @@ def eta(status: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]
 def queue(ws: Workspace, limit: int = 20) -> list[dict[str, Any]]:
     """Pending jobs in the order the daemon runs them (the same listing as `mentor queue list`)."""
     keys = ("id", "name", "state", "priority", "attempts", "rows_total", "rows_done")
-    pending = _read(ws, jobs.pending, [])
+    pending = _rows(ws, jobs.pending)
     return [
         {k: j.to_dict()[k] for k in (*keys, "created_at", "started_at")} for j in pending[:limit]
     ]
@@ -193,7 +181,7 @@ def queue(ws: Workspace, limit: int = 20) -> list[dict[str, Any]]:
 def recent_events(
     ws: Workspace, kinds: list[str] | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    found = _read(ws, lambda conn: events.recent(conn, kinds=kinds, limit=limit), [])
+    found = _rows(ws, lambda conn: events.recent(conn, kinds=kinds, limit=limit))
     return [
         {
             "id": e.id,
@@ -210,7 +198,7 @@ def recent_events(
 
 
 def active_alerts(ws: Workspace, within_s: float = 600.0) -> list[dict[str, Any]]:
-    return _read(ws, lambda conn: alerts_mod.active(conn, within_s=within_s), [])
+    return _rows(ws, lambda conn: alerts_mod.active(conn, within_s=within_s))
 
 
 def system_cards(ws: Workspace, last: dict[str, Any] | None) -> dict[str, Any]:
@@ -283,7 +271,7 @@ def live(ws: Workspace, run: str | None = None) -> dict[str, Any]:
     previews.sort(key=lambda p: (p.get("step", 0), p.get("ts", 0)))
     latest = max(previews, key=lambda p: p.get("ts", 0)) if previews else None
     evals_recent: list[dict[str, Any]] = []
-    for r in _read(ws, lambda conn: evals_store.recent(conn, limit=10), []):
+    for r in _rows(ws, lambda conn: evals_store.recent(conn, limit=10)):
         evals_recent.append(
             {
                 "id": r.id,
@@ -431,7 +419,7 @@ def headline(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def evals(ws: Workspace, limit: int = 500) -> dict[str, Any]:
-    rows = _read(ws, lambda conn: evals_store.recent(conn, limit=limit), [])
+    rows = _rows(ws, lambda conn: evals_store.recent(conn, limit=limit))
     by: dict[str, dict[str, Any]] = {}
     for r in reversed(rows):
         m = r.metrics
@@ -440,7 +428,8 @@ def evals(ws: Workspace, limit: int = 500) -> dict[str, Any]:
             r.benchmark,
             {"benchmark": r.benchmark, "baseline": None, "history": [], "tiers": set()},
         )
-        tiers = m.get("tiers") if isinstance(m.get("tiers"), dict) else {}
+        found = m.get("tiers")
+        tiers: dict[str, Any] = found if isinstance(found, dict) else {}
         point = {
             "id": r.id,
             "created_at": r.created_at,
@@ -465,7 +454,7 @@ def evals(ws: Workspace, limit: int = 500) -> dict[str, Any]:
 
 def versions(ws: Workspace) -> list[dict[str, Any]]:
     """Every version, newest first (deleted ones too, marked by their status)."""
-    rows = _read(ws, lambda conn: version_rows.listing(conn, include_deleted=True), [])
+    rows = _rows(ws, lambda conn: version_rows.listing(conn, include_deleted=True))
     return [v.to_dict() for v in reversed(rows)]
 
 
@@ -487,7 +476,7 @@ def reports(ws: Workspace) -> dict[str, Path]:
 
 
 def report_list(ws: Workspace) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for name, p in reports(ws).items():
         st = p.stat()
         out.append({"name": name, "size": st.st_size, "mtime": st.st_mtime})

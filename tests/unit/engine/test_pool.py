@@ -1,17 +1,17 @@
-"""Model names, the adapter pool's eviction rule, keys and the bind rule (no HTTP)."""
+"""Model names and the adapter pool: resolution inside the workspace, eviction, swapping."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from mentor import config as config_mod
-from mentor.engine import BASE_ADAPTER
+from mentor.engine import BASE_ADAPTER, GenRequest
+from mentor.engine.pool import ModelPool, Resolved, Resolver
 from mentor.errors import ConfigError, NotFoundError
-from mentor.serve.models import ModelPool, Resolved, Resolver
-from mentor.serve.security import bearer, check_bind, hash_key, is_loopback, key_ok, new_key
+from mentor.store import connect, kv
+from mentor.store.kv import Key
 
 
 def fake_adapter(d: Path) -> Path:
@@ -38,12 +38,12 @@ def resolver(ws) -> Resolver:
 
 
 def set_kv(ws, value: str) -> None:
-    conn = sqlite3.connect(ws.db)
-    with conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO kv (key, value) VALUES ('serving_version', ?)", (value,)
-        )
-    conn.close()
+    """Promote as the daemon does: kv ``serving_version`` in state.db."""
+    conn = connect(ws.db)
+    try:
+        kv.put(conn, Key.SERVING_VERSION, value)
+    finally:
+        conn.close()
 
 
 def test_names_resolve_inside_the_workspace(workspace):
@@ -102,14 +102,20 @@ def test_cli_may_pass_a_path(workspace, tiny_model_dir):
     assert res.base == tiny_model_dir.resolve() and res.adapter is None
 
 
-def test_pool_evicts_only_idle_adapters(workspace, tiny_model_dir):
-    """A pool of 1: an adapter with a request in flight is never evicted; idle ones are (LRU)."""
+@pytest.fixture()
+def pool_of_one(workspace, tiny_model_dir) -> tuple[Resolver, ModelPool]:
+    """Two versions with different adapters, and a pool that holds one adapter."""
     for i, name in enumerate(("v001_a", "v002_b"), start=1):
         make_adapter(tiny_model_dir, workspace.versions / name / "adapter", seed=i)
     cfg = config_mod.load(workspace.config_file)
     cfg.serve.adapter_pool = 1
     r = Resolver(workspace, cfg)
-    pool = ModelPool(cfg, r.base)
+    return r, ModelPool(cfg, r.base)
+
+
+def test_pool_evicts_only_idle_adapters(pool_of_one):
+    """A pool of 1: an adapter with a request in flight is never evicted; idle ones are (LRU)."""
+    r, pool = pool_of_one
     v1, v2 = r.resolve("v001"), r.resolve("v002")
     pool.prepare(v1)
     pool.acquire(v1)  # a request on v001 is in flight
@@ -122,45 +128,28 @@ def test_pool_evicts_only_idle_adapters(workspace, tiny_model_dir):
     assert set(engine.model.peft_config) == {"v001_a"}
 
 
-def test_keys():
-    key, digest = new_key()
-    assert digest == hash_key(key) and len(digest) == 64
-    assert key_ok(key, ["0" * 64, digest])
-    assert not key_ok(key + "x", [digest])
-    assert not key_ok(None, [digest]) and not key_ok("", [digest])
-    assert bearer("Bearer abc") == "abc" and bearer("bearer  abc ") == "abc"
-    assert bearer("Basic abc") is None and bearer(None) is None and bearer("Bearer ") is None
+def test_pool_of_one_swaps_adapters(pool_of_one):
+    r, pool = pool_of_one
 
-
-def test_bind_rule():
-    for host in ("127.0.0.1", "127.0.0.5", "localhost", "::1"):
-        assert is_loopback(host)
-    for host in ("0.0.0.0", "::", "10.0.0.1", "example.com"):
-        assert not is_loopback(host)
-    cfg = config_mod.Config()
-    check_bind(cfg)
-    cfg.serve.host = "0.0.0.0"
-    with pytest.raises(ConfigError, match="refusing"):
-        check_bind(cfg)
-    cfg.serve.api_keys = [hash_key("k")]
-    check_bind(cfg)
-
-
-def test_pool_of_one_swaps_adapters(workspace, tiny_model_dir):
-    for i, name in enumerate(("v001_a", "v002_b"), start=1):
-        make_adapter(tiny_model_dir, workspace.versions / name / "adapter", seed=i)
-    cfg = config_mod.load(workspace.config_file)
-    cfg.serve.adapter_pool = 1
-    r = Resolver(workspace, cfg)
-    pool = ModelPool(cfg, r.base)
-    from mentor.engine import GenRequest
-
-    def ask(name: str) -> str:
-        req = GenRequest(
+    def req() -> GenRequest:
+        return GenRequest(
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", max_new_tokens=6
         )
-        return pool.run(r.resolve(name), [req])[0].text
+
+    def ask(name: str) -> str:
+        return pool.generate([(r.resolve(name), req())])[0].text
 
     a1, a2 = ask("v001"), ask("v002")
     assert pool.loaded() == ["v002_b"]
-    assert ask("v001") == a1 and ask("v002") == a2 and ask("base") != a1
+    base = ask("base")
+    assert ask("v001") == a1 and ask("v002") == a2 and base != a1
+
+    # one call for a batch that names both adapters and the base: each row on its own weights,
+    # though the pool holds one adapter (it goes over capacity for the batch, then shrinks)
+    mixed = pool.generate([(r.resolve(n), req()) for n in ("v001", "base", "v002")])
+    assert [m.text for m in mixed] == [a1, base, a2]
+    assert sorted(pool.loaded()) == ["v001_a", "v002_b"]
+    ask("v002")
+    assert pool.loaded() == ["v002_b"]
+    with pytest.raises(ValueError, match="one base model"):
+        pool.generate([])

@@ -1,5 +1,9 @@
 """Which weights a model name means, and the pool that keeps them loaded.
 
+Used by everything that serves a model by name: the REST API (its batch worker) and the CLI's
+``generate``/``chat``. It lives beside the engine, not in ``serve``, so the CLI needs neither
+FastAPI nor the server to ask a model, and ``serve`` stays a leaf.
+
 Names a client may use: ``base``, ``current`` (the live lineage's adapter), ``serving`` (the
 version the daemon promoted, kv ``serving_version`` in state.db; the base until one is) and
 ``vNNN`` or a full version directory name. Nothing a client sends names a file: a name that looks
@@ -10,24 +14,24 @@ The :class:`ModelPool` holds one base model in memory with an LRU of PEFT adapte
 each loaded under its own immutable name (the version directory name, or ``current@<stamp>``), so
 a promoted version never overwrites the adapter a request in flight is using. An adapter is only
 evicted when no request holds it. It is not thread-safe: in the server only the batch worker
-thread touches it (``prepare``/``run``); reference counts (``acquire``/``release``) are.
+thread touches it (``prepare``/``generate``); reference counts (``acquire``/``release``) are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mentor.config import Config
-from mentor.engine import BASE_ADAPTER, Engine, GenRequest, GenResult, build_engine
+from mentor.engine import build_engine
+from mentor.engine.base import BASE_ADAPTER, Engine, GenRequest, GenResult
 from mentor.errors import ConfigError
 from mentor.models import refs
 from mentor.paths import Workspace
@@ -36,10 +40,7 @@ from mentor.store.kv import Key
 
 log = logging.getLogger(__name__)
 
-ALIASES = ("base", "current", "serving")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-EngineFactory = Callable[[Path], Engine]
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,6 @@ def _files_stamp(path: Path) -> str:
         if f.is_file():
             st = f.stat()
             parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
-    import hashlib
-
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
@@ -170,13 +169,10 @@ class Resolver:
 class ModelPool:
     """One base model (plus, rarely, a consolidated full-model version) and an LRU of adapters."""
 
-    def __init__(
-        self, cfg: Config, base: Path, engine_factory: EngineFactory | None = None
-    ) -> None:
+    def __init__(self, cfg: Config, base: Path) -> None:
         self.cfg = cfg
         self.base = base
-        self.factory: EngineFactory = engine_factory or (lambda p: build_engine(p, cfg=cfg))
-        self.engines: OrderedDict[Path, Any] = OrderedDict()
+        self.engines: OrderedDict[Path, Engine] = OrderedDict()
         self.adapters: OrderedDict[tuple[Path, str], Path] = OrderedDict()
         self.capacity = cfg.serve.adapter_pool
         self._held: Counter[tuple[Path, str]] = Counter()
@@ -199,10 +195,10 @@ class ModelPool:
             return [name for _, name in self.adapters]
 
     # -- loading (one thread) ---------------------------------------------------------------
-    def engine(self, base: Path) -> Any:
+    def engine(self, base: Path) -> Engine:
         if base not in self.engines:
             log.info("loading model %s", base)
-            self.engines[base] = self.factory(base)
+            self.engines[base] = build_engine(base, cfg=self.cfg)
             # besides the configured base, keep at most one full-model version loaded
             extra = [p for p in self.engines if p != self.base and p != base]
             for p in extra:
@@ -213,7 +209,7 @@ class ModelPool:
         self.engines.move_to_end(base)
         return self.engines[base]
 
-    def prepare(self, r: Resolved) -> Any:
+    def prepare(self, r: Resolved) -> Engine:
         """The engine that serves ``r``, with its adapter loaded; returns the engine."""
         engine = self.engine(r.base)
         if r.adapter is None:
@@ -248,12 +244,29 @@ class ModelPool:
                     engine.unload_adapter(k[1])
                 log.info("evicted adapter %s", k[1])
 
-    def run(self, r: Resolved, requests: list[GenRequest]) -> list[GenResult]:
-        engine = self.prepare(r)
-        for q in requests:
-            q.adapter = r.key
-        return list(engine.generate(requests, batch_size=self.cfg.serve.max_batch))
+    def generate(self, batch: list[tuple[Resolved, GenRequest]]) -> list[GenResult]:
+        """One engine call for a batch on one base model, each request on its own adapter.
 
-    def start(self) -> Any:
+        Every adapter the batch names is loaded first and held until the call returns, so
+        loading a later one never evicts an earlier one (the pool goes over capacity instead);
+        results come back in request order.
+        """
+        bases = {r.base for r, _ in batch}
+        if len(bases) != 1:
+            raise ValueError(f"a batch runs on one base model, not {len(bases)}")
+        for r, _ in batch:
+            self.acquire(r)
+        try:
+            for r, request in batch:
+                self.prepare(r)
+                request.adapter = r.key
+            engine = self.engine(bases.pop())
+            requests = [request for _, request in batch]
+            return list(engine.generate(requests, batch_size=self.cfg.serve.max_batch))
+        finally:
+            for r, _ in batch:
+                self.release(r)
+
+    def start(self) -> Engine:
         """Load the base model now; returns its engine (its renderer templates every prompt)."""
         return self.engine(self.base)
