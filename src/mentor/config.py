@@ -58,6 +58,11 @@ class DataConfig(Section):
         "refuse",
         description="A row longer than training.max_length: refuse the file, or drop the row to quarantine.",
     )
+    on_empty_answer: Literal["refuse", "drop"] = Field(
+        "refuse",
+        description="A row with a trained assistant answer (or text) that is empty or only "
+        "whitespace: refuse the file, or drop the row to quarantine.",
+    )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
 
 
