@@ -58,6 +58,11 @@ class DataConfig(Section):
         "refuse",
         description="A row longer than training.max_length: refuse the file, or drop the row to quarantine.",
     )
+    on_empty_answer: Literal["refuse", "drop"] = Field(
+        "refuse",
+        description="A row with a trained assistant answer (or text) that is empty or only "
+        "whitespace: refuse the file, or drop the row to quarantine.",
+    )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
 
 
@@ -103,7 +108,18 @@ class TrainingConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
     save_steps: int = Field(200, ge=1, description="Checkpoint every N optimizer steps.")
-    logging_steps: int = Field(10, ge=1, description="Log metrics every N optimizer steps.")
+    logging_steps: int = Field(
+        10,
+        ge=1,
+        description="Log metrics at least every N optimizer steps; a short file logs more often "
+        "(see log_points_per_file) and the last step of every run is always logged.",
+    )
+    log_points_per_file: int = Field(
+        20,
+        ge=1,
+        description="A file of fewer than logging_steps x this many steps logs every "
+        "steps/this steps (every step at least), so each file leaves about this many points.",
+    )
     seed: int = Field(42, description="Seed of row order, held-out split and initialisation.")
     bf16: Literal["auto", "on", "off"] = Field(
         "auto", description="bf16 mixed precision: auto = on a GPU with bf16, off on the CPU."

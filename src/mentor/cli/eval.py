@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
+from mentor.paths import RunFolder
 
 COLUMNS = ("solved", "word_acc", "json_valid", "exact", "f1", "loss")
 
@@ -266,7 +267,8 @@ def accuracy(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 def _last_metrics(ws: Any) -> dict[str, Any] | None:
     runs = sorted(
-        (p for p in ws.runs.glob("*/metrics.jsonl") if p.is_file()), key=lambda p: p.stat().st_mtime
+        (p for p in ws.runs.glob(f"*/{RunFolder.METRICS}") if p.is_file()),
+        key=lambda p: p.stat().st_mtime,
     )
     if not runs:
         return None

@@ -99,7 +99,7 @@ def heldout_rows(ws: Workspace, cfg: config_mod.Config, path: Path) -> list[dict
     """The held-out rows of a file, exactly as training split them."""
     from mentor.data.validate import validate_file
     from mentor.models.loader import load_tokenizer
-    from mentor.train.core import heldout_rows as split_heldout
+    from mentor.train.lineage import heldout_rows as split_heldout
 
     if not path.is_file():
         return []

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sqlite3
@@ -30,19 +29,9 @@ from mentor.store import events, kv
 from mentor.store import lineage as lineage_rows
 from mentor.store import versions as version_rows
 from mentor.store.kv import Key
+from mentor.train.lineage import read_state
 
 log = logging.getLogger(__name__)
-
-STATE_NAME = "mentor_state.json"
-
-
-def lineage_state(ws: Workspace) -> dict[str, Any] | None:
-    f = ws.current / STATE_NAME
-    try:
-        data: dict[str, Any] = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data
 
 
 def in_progress_files(state: dict[str, Any]) -> list[str]:
@@ -70,7 +59,7 @@ def merge_adapter(base: Path, adapter: Path, out: Path, cfg: Config) -> None:
 def consolidate(
     ws: Workspace, cfg: Config, conn: sqlite3.Connection, *, reason: str = "manual"
 ) -> dict[str, Any]:
-    state = lineage_state(ws)
+    state = read_state(ws)
     if state is None or not (ws.current / "adapter_config.json").is_file():
         raise JobError(f"{ws.current}: no adapter to consolidate", hint="train a file first")
     busy = in_progress_files(state)

@@ -37,6 +37,7 @@ from mentor.paths import Workspace
 from mentor.store import connect, events, jobs, kv
 from mentor.store import versions as version_rows
 from mentor.store.kv import Key
+from mentor.train.lineage import read_state
 
 log = logging.getLogger(__name__)
 
@@ -584,7 +585,7 @@ class Daemon:
         )
 
     def _make_version(self, job: jobs.Job, out: dict[str, Any]) -> None:
-        state = _lineage_state(self.ws)
+        state = read_state(self.ws)
         if not (self.ws.current / "adapter_config.json").is_file() and not any(
             self.ws.current.glob("*.safetensors")
         ):
@@ -743,7 +744,7 @@ class Daemon:
         if requested or due:
             kv.put(self.conn, Key.CONSOLIDATE_REQUEST, None)
             kv.put(self.conn, Key.LAST_CONSOLIDATION_DAY, today)
-            state = _lineage_state(self.ws)
+            state = read_state(self.ws)
             if state and (self.ws.current / "adapter_config.json").is_file():
                 from mentor.daemon.consolidate import in_progress_files
 
@@ -818,11 +819,3 @@ def _is_child(pid: int) -> bool:
             return b"mentor.daemon.child" in f.read()
     except OSError:
         return False
-
-
-def _lineage_state(ws: Workspace) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((ws.current / "mentor_state.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data

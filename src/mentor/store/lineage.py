@@ -2,7 +2,8 @@
 
 A lineage is one adapter (or model) trained file after file with one optimizer and one LR
 schedule; consolidation ends it. The ledger holds one entry per trained row with the optimizer
-step that trained it; entries of steps no checkpoint kept are dropped again on resume
+step that trained it, written once a checkpoint holds that step (``train.lineage``); entries of
+steps the saved checkpoint does not hold (a restored older one) are dropped on the next start
 (:func:`drop_after`), so the ledger always agrees with the saved weights.
 """
 
@@ -57,5 +58,22 @@ def rows(conn: sqlite3.Connection, lineage_id: int, file_hash: str) -> list[int]
         for r in conn.execute(
             "SELECT row_index FROM ledger WHERE lineage_id = ? AND file_hash = ? ORDER BY id",
             (lineage_id, file_hash),
+        )
+    ]
+
+
+def last_step(conn: sqlite3.Connection, lineage_id: int) -> int:
+    """The highest optimizer step the ledger holds for the lineage (0 when none)."""
+    r = conn.execute("SELECT MAX(step) FROM ledger WHERE lineage_id = ?", (lineage_id,)).fetchone()
+    return int(r[0] or 0)
+
+
+def file_rows(conn: sqlite3.Connection, file_hash: str) -> list[tuple[int, int]]:
+    """Every ``(lineage_id, row)`` entry of a file, over all lineages, in the order written."""
+    return [
+        (int(r[0]), int(r[1]))
+        for r in conn.execute(
+            "SELECT lineage_id, row_index FROM ledger WHERE file_hash = ? ORDER BY id",
+            (file_hash,),
         )
     ]

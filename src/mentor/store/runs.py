@@ -64,6 +64,15 @@ def finish(
     )
 
 
+def checkpointed(conn: sqlite3.Connection, run_id: str, step: int) -> None:
+    """A running run's last checkpointed optimizer step (``summary.checkpoint_step``): the
+    steps after it are lost if the run dies."""
+    r = conn.execute("SELECT summary FROM runs WHERE id = ?", (run_id,)).fetchone()
+    summary = loads(r["summary"]) if r else {}
+    summary["checkpoint_step"] = int(step)
+    conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (dumps(summary), run_id))
+
+
 def get(conn: sqlite3.Connection, run_id: str) -> Run | None:
     r = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     return _row(r) if r else None

@@ -94,3 +94,42 @@ def test_first_fit_decreasing_windows_fill_packs_and_keep_positions_exact() -> N
     # resuming at any pack boundary packs the rest exactly as before
     cut = packs[7].start
     assert pack_greedy(arranged[cut:], lengths, 1024, offset=cut) == packs[7:]
+
+
+def test_no_target_crosses_an_example_boundary(tiny_model_dir: Path) -> None:
+    """Defect 2: the last token of an example is never trained to predict the next example's
+    first token, whatever the row kind (plain ``text`` rows are trained from their first token),
+    in packed batches, in the flattened path and in padded batches. Examples are built as
+    training builds them: tokenized rows -> packs -> the collator."""
+    from mentor.data.chat import ChatRenderer, messages_from_row
+    from mentor.data.packing import (
+        PackDataset,
+        PaddedCollator,
+        flatten_trained_positions,
+    )
+    from mentor.data.tokenize import IGNORE_INDEX, ParsedFile, tokenize_rows
+    from mentor.models.loader import load_tokenizer
+
+    tok = load_tokenizer(tiny_model_dir)
+    chat = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a b"}]}
+    raw = [{"text": "one two three"}, {"text": "four five"}, chat, {"text": "six"}] * 2
+    rows = [messages_from_row(r, f"x:{i}") for i, r in enumerate(raw)]
+    parsed = ParsedFile(Path("x.jsonl"), "0" * 64, rows=rows, lines=list(range(1, 9)))
+    ds = tokenize_rows(ChatRenderer(tok), parsed)
+    ids, labels = ds["input_ids"], ds["labels"]
+    data = PackDataset([Pack((0, 1, 2, 3), 0, 4), Pack((4, 5, 6, 7), 4, 8)], ids, labels)
+    batch = PackedCollator(tok.pad_token_id)([data[0], data[1]])
+    pos, targets = batch["position_ids"], batch["labels"][:, 1:]
+    assert not (targets[pos[:, 1:] == 0] != IGNORE_INDEX).any()  # nothing predicts a start
+    # every target inside an example is still trained: all but the first token of a text row
+    within = sum(sum(1 for x in lab[1:] if x != IGNORE_INDEX) for lab in labels)
+    assert int((targets != IGNORE_INDEX).sum()) == within
+    assert within == sum(len(x) - 1 for x, r in zip(ids, raw, strict=True) if "text" in r) + 2 * (
+        sum(1 for x in labels[2] if x != IGNORE_INDEX)
+    )
+    flat = flatten_trained_positions(batch)
+    keep = flat["logits_to_keep"]
+    assert (batch["position_ids"].reshape(-1)[keep + 1] != 0).all()
+    assert len(keep) == within
+    padded = PaddedCollator(tok.pad_token_id)([data[0]])
+    assert (padded["labels"][:, 0] == IGNORE_INDEX).all()

@@ -74,11 +74,15 @@ def test_multi_turn_all_and_last(tok) -> None:
     assert _trained(tok, y["input_ids"], y["labels"]) == ["goodbye<|im_end|>"]
 
 
-def test_sample_rows_answer_exact(tok, origin_data: Path) -> None:
-    parsed = read_jsonl(origin_data / "syllo_3tier_sample.jsonl")
-    r = ChatRenderer(tok)
-    ds = tokenize_rows(r, parsed)
-    for i in range(5):
+def test_puzzle_rows_answer_exact(tok, tmp_path: Path) -> None:
+    """Every tier of mentor's SYLLO rows: the trained tokens are the answer + end token."""
+    from mentor.tasks.syllo.generate import generate
+
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in generate(6, 2, tier="mixed")))
+    parsed = read_jsonl(f)
+    ds = tokenize_rows(ChatRenderer(tok), parsed)
+    for i in range(len(parsed.rows)):
         want = parsed.rows[i][-1]["content"] + "<|im_end|>"
         assert _trained(tok, ds[i]["input_ids"], ds[i]["labels"]) == [want]
     assert sum(ds["straddle"]) == 0
@@ -131,3 +135,18 @@ def test_plain_text_rows_trained_whole(tok, tmp_path: Path) -> None:
     parsed = read_jsonl(f)
     (x,) = [tokenize_rows(ChatRenderer(tok), parsed)[0]]
     assert _trained(tok, x["input_ids"], x["labels"]) == ["hello world<|im_end|>"]
+
+
+def test_non_utf8_line_is_named_with_its_byte_offset(tmp_path: Path) -> None:
+    """Defect 5: the line and the byte offset of the first byte that is not UTF-8; the other
+    lines are still read."""
+    good = json.dumps({"text": "fine"}).encode() + b"\n"
+    bad = b'{"text": "caf\xe9"}\n'  # Latin-1, not UTF-8
+    f = tmp_path / "latin.jsonl"
+    f.write_bytes(good + good + bad + good)
+    parsed = read_jsonl(f)
+    assert len(parsed.rows) == 3 and parsed.n_lines == 4
+    (err,) = parsed.errors
+    col = bad.index(b"\xe9")
+    assert err.startswith(f"{f}:3: not UTF-8 text at byte offset {2 * len(good) + col} ")
+    assert f"(byte {col + 1} of the line" in err

@@ -134,3 +134,35 @@ def test_a_file_with_no_usable_row_is_refused_not_crashed(tok, workspace, tmp_pa
     assert not rep.ok and rep.error_count == 2
     with pytest.raises(DataError, match=r"bad\.jsonl:1: "):
         rep.raise_if_refused()
+
+
+def test_empty_or_blank_answers_refused_or_quarantined(tok, tmp_path: Path, workspace) -> None:
+    """Defect 1: an answer that is empty or whitespace would train the end token alone; the
+    file is refused naming the line, or with data.on_empty_answer=drop the rows go to the
+    quarantine and are not trained."""
+    f = tmp_path / "e.jsonl"
+    multi = {
+        "messages": [
+            {"role": "user", "content": "q1"},
+            {"role": "assistant", "content": " "},
+            {"role": "user", "content": "q2"},
+            {"role": "assistant", "content": "fine"},
+        ]
+    }
+    rows = [_row("q", "a"), _row("q", ""), _row("q", " \n\t"), json.dumps(multi)]
+    rows += [json.dumps({"text": "  "}), _row("q", "b")]
+    f.write_text("\n".join(rows) + "\n")
+    rep = validate_file(workspace, _cfg(), f, tokenizer=tok)
+    assert not rep.ok and rep.empty_answer_count == 4 and rep.empty_answers == [2, 3, 4, 5]
+    with pytest.raises(DataError, match=rf"{f}:2: the assistant answer is empty"):
+        rep.raise_if_refused()
+    cfg = _cfg()
+    cfg.chat.train_on = "last_assistant"  # the blank first turn of line 4 is not trained then
+    assert validate_file(None, cfg, f, tokenizer=tok).empty_answers == [2, 3, 5]
+    cfg = _cfg()
+    cfg.data.on_empty_answer = "drop"
+    rep = validate_file(workspace, cfg, f, tokenizer=tok)
+    assert rep.ok and rep.rows_trainable == 2
+    assert [rep.parsed.lines[i] for i in rep.keep] == [1, 6]
+    q = [json.loads(x) for x in Path(rep.quarantine_empty).read_text().splitlines()]
+    assert [x["line"] for x in q] == [2, 3, 4, 5] and q[3]["row"] == {"text": "  "}

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from mentor.monitor import alerts as alerts_mod
 from mentor.monitor.status import read_status
-from mentor.paths import Workspace
+from mentor.paths import RunFolder, Workspace
 from mentor.store import connect_readonly, events, jobs
 from mentor.store import evals as evals_store
 from mentor.store import versions as version_rows
@@ -105,15 +105,16 @@ def runs(ws: Workspace) -> list[dict[str, Any]]:
     for p in ws.runs.iterdir():
         if not p.is_dir() or p.name.startswith("."):
             continue
-        files = [p / "metrics.jsonl", p / "previews.jsonl", p / "meta.json", p]
+        run = RunFolder(p)
+        files = [run.metrics, run.previews, run.meta, p]
         mtime = max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
         out.append(
             {
                 "id": p.name,
                 "mtime": mtime,
-                "has_metrics": (p / "metrics.jsonl").is_file(),
-                "has_previews": (p / "previews.jsonl").is_file(),
-                "has_evolution": (p / "evolution").is_dir(),
+                "has_metrics": run.metrics.is_file(),
+                "has_previews": run.previews.is_file(),
+                "has_evolution": run.evolution.is_dir(),
             }
         )
     out.sort(key=lambda r: r["mtime"], reverse=True)
@@ -221,7 +222,7 @@ def system_cards(ws: Workspace, last: dict[str, Any] | None) -> dict[str, Any]:
 def overview(ws: Workspace, run: str | None = None) -> dict[str, Any]:
     status = read_status(ws)
     rd = run_dir(ws, run, need="has_metrics")
-    records = read_jsonl(rd / "metrics.jsonl", 50) if rd else []
+    records = read_jsonl(RunFolder(rd).metrics, 50) if rd else []
     last = records[-1] if records else None
     return {
         "now": time.time(),
@@ -240,7 +241,7 @@ def metrics(ws: Workspace, run: str | None = None, since: int | None = None) -> 
     rd = run_dir(ws, run, need="has_metrics")
     if rd is None:
         return {"run": None, "records": []}
-    recs = read_jsonl(rd / "metrics.jsonl")
+    recs = read_jsonl(RunFolder(rd).metrics)
     if since is not None:
         recs = [r for r in recs if isinstance(r.get("step"), int | float) and r["step"] > since]
     return {"run": rd.name, "records": _downsample(recs)}
@@ -267,7 +268,7 @@ def _summary(p: dict[str, Any]) -> dict[str, Any]:
 
 def live(ws: Workspace, run: str | None = None) -> dict[str, Any]:
     rd = run_dir(ws, run, need="has_previews")
-    previews = read_jsonl(rd / "previews.jsonl") if rd else []
+    previews = read_jsonl(RunFolder(rd).previews) if rd else []
     previews.sort(key=lambda p: (p.get("step", 0), p.get("ts", 0)))
     latest = max(previews, key=lambda p: p.get("ts", 0)) if previews else None
     evals_recent: list[dict[str, Any]] = []
@@ -297,7 +298,7 @@ _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
 
 
 def _snapshots(rd: Path) -> list[tuple[int, Path]]:
-    d = rd / "evolution"
+    d = RunFolder(rd).evolution
     if not d.is_dir():
         return []
     out = []

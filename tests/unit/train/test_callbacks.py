@@ -1,4 +1,4 @@
-"""Live previews: evolution schedule, budgeted cadence, and a real preview on the tiny model."""
+"""The training callbacks: the preview budget and cadence, the monitor's alerts."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from mentor import config as config_mod
-from mentor.evals import live
-from mentor.evals.live import LivePreviewCallback, evolution_steps, is_evolution_step
+from mentor.train.callbacks import LivePreviewCallback, MonitorCallback
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -28,42 +27,11 @@ def _bench() -> Any:
     return mod
 
 
-def test_evolution_schedule() -> None:
-    assert evolution_steps(30_000) == [
-        0,
-        10,
-        25,
-        50,
-        100,
-        250,
-        500,
-        1000,
-        2500,
-        5000,
-        10000,
-        20000,
-        30000,
-    ]
-    assert evolution_steps(7) == [0]
-    assert is_evolution_step(0) and is_evolution_step(2500) and is_evolution_step(40_000)
-    assert not any(is_evolution_step(s) for s in (1, 9, 11, 24, 26, 999, 15_000, 10_010, -10))
-
-
-def test_load_probes_default_is_the_syllo_probe_set() -> None:
-    items = live.load_probes(8)
-    assert len(items) == 8
-    assert all(i.golden and i.user_text.startswith("SYLLO Puzzle") for i in items)
-    assert len(live.load_probes(3)) == 3
-
-
 class _FakeRunner:
     max_new_tokens = 8
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, bool]] = []
-
-    def calibrate(self, model: Any) -> float:
-        return 1.0
 
     def run(self, model: Any, step: int, *, autocast_bf16: bool = False, base: bool = False):
         self.calls.append((step, base))
@@ -110,7 +78,7 @@ def test_budget_defers_previews_and_evolution(workspace, tmp_path: Path) -> None
     peft_like = SimpleNamespace(peft_config={}, disable_adapter=lambda: None)
     state = SimpleNamespace(global_step=0, is_world_process_zero=True)
     cb.on_train_begin(None, state, None, model=peft_like)
-    assert cb.pending_base and cb.estimate_s == 1.0 and not cb.runner.calls
+    assert cb.pending_base and not cb.runner.calls
     for step in range(1, 61):
         state.global_step = step
         cb.on_step_end(None, state, None, model=peft_like)
@@ -126,6 +94,26 @@ def test_budget_defers_previews_and_evolution(workspace, tmp_path: Path) -> None
     assert "step_0.json" in evo and f"step_{cb.records[1]['step']}.json" in evo
     snap = json.loads((tmp_path / "run" / "evolution" / "step_0.json").read_text())
     assert snap["adapters"] == "off" and snap["probes"][0]["model_output"] == "a"
+
+
+def test_monitor_callback_records_alerts(workspace, tmp_path: Path) -> None:
+    from mentor.monitor.status import read_status
+    from mentor.store import connect, events
+
+    run_dir = workspace.run_dir("r2")
+    run_dir.mkdir(parents=True)
+    recs = [{"step": i, "loss": 1.0, "tokens_per_s": 100.0} for i in range(1, 6)]
+    recs.append({"step": 6, "loss": float("nan"), "tokens_per_s": 100.0})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    cb = MonitorCallback(workspace, config_mod.Config(), run_dir)
+    state = SimpleNamespace(is_world_process_zero=True)
+    cb.on_log(None, state, None)
+    cb.on_log(None, state, None)  # de-duplicated
+    conn = connect(workspace.db)
+    evs = events.recent(conn, kinds=["alert"])
+    conn.close()
+    assert [e.data["alert"] for e in evs] == ["loss_nan"] and evs[0].level == "critical"
+    assert any("not finite" in a for a in read_status(workspace)["active_alerts"])
 
 
 @pytest.mark.slow
@@ -210,21 +198,29 @@ def test_overhead_benchmark_runs(tiny_model_dir: Path) -> None:
     assert last["max_new_tokens"] and last["max_new_tokens"] <= 512
 
 
-def test_monitor_callback_records_alerts(workspace, tmp_path: Path) -> None:
-    from mentor.monitor.status import read_status
-    from mentor.store import connect, events
+def test_previews_ask_the_probe_split_for_puzzles_else_the_heldout_rows(
+    workspace, tmp_path: Path
+) -> None:
+    from mentor.data.validate import validate_file
+    from mentor.models.loader import load_tokenizer
+    from mentor.tasks.syllo.generate import generate
+    from mentor.train.callbacks import preview_probes
 
-    run_dir = workspace.run_dir("r2")
-    run_dir.mkdir(parents=True)
-    recs = [{"step": i, "loss": 1.0, "tokens_per_s": 100.0} for i in range(1, 6)]
-    recs.append({"step": 6, "loss": float("nan"), "tokens_per_s": 100.0})
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    cb = live.MonitorCallback(workspace, config_mod.Config(), run_dir)
-    state = SimpleNamespace(is_world_process_zero=True)
-    cb.on_log(None, state, None)
-    cb.on_log(None, state, None)  # de-duplicated
-    conn = connect(workspace.db)
-    evs = events.recent(conn, kinds=["alert"])
-    conn.close()
-    assert [e.data["alert"] for e in evs] == ["loss_nan"] and evs[0].level == "critical"
-    assert any("not finite" in a for a in read_status(workspace)["active_alerts"])
+    cfg = config_mod.load(workspace.config_file)
+    tok = load_tokenizer(cfg.model_path(workspace.home))
+    chat = [
+        {
+            "messages": [
+                {"role": "user", "content": f"{i}+1?"},
+                {"role": "assistant", "content": f"{i + 1}"},
+            ]
+        }
+        for i in range(4)
+    ]
+    for name, rows in (("p.jsonl", generate(3, 1)), ("c.jsonl", chat)):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    puzzles = validate_file(None, cfg, tmp_path / "p.jsonl", tokenizer=tok)
+    plain = validate_file(None, cfg, tmp_path / "c.jsonl", tokenizer=tok)
+    assert preview_probes(puzzles, [1]) is None and preview_probes(puzzles, []) is None
+    assert preview_probes(plain, [0, 2]) == [chat[0], chat[2]]
+    assert preview_probes(plain, []) == []  # nothing held out: previews off
