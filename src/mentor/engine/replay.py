@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.data.chat import ChatRenderer
-from mentor.engine.base import GenRequest, GenResult, trim_at_stop
+from mentor.engine.base import GenerationInterrupted, GenRequest, GenResult, Interrupt, trim_at_stop
 from mentor.errors import ConfigError
 
 
@@ -40,7 +40,10 @@ class ReplayEngine:
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
+        if interrupt is not None and interrupt():
+            raise GenerationInterrupted("generation interrupted")
         out = [self._one(r) for r in requests]
         if progress is not None:
             progress(len(out))

@@ -23,6 +23,7 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.engine import BASE_ADAPTER, Engine, GenRequest, build_engine
+from mentor.engine.base import Interrupt
 from mentor.errors import ConfigError
 from mentor.evals import evaluators as ev
 from mentor.evals.stats import PairedTest, paired_test, wilson
@@ -195,6 +196,7 @@ def run_task(
     cfg: Config,
     adapter: str | None = None,
     progress: Progress | None = None,
+    interrupt: Interrupt | None = None,
 ) -> _Run:
     """Generate (batched, one template) and score ``items`` of ``task``."""
     evaluators = [ev.get(n) for n in task.evaluators]
@@ -223,7 +225,9 @@ def run_task(
             for it in items
         ]
         t0 = time.perf_counter()
-        results = engine.generate(reqs, batch_size=cfg.eval.batch_size, progress=tick)
+        results = engine.generate(
+            reqs, batch_size=cfg.eval.batch_size, progress=tick, interrupt=interrupt
+        )
         seconds = time.perf_counter() - t0
         new_tokens = sum(r.new_tokens for r in results)
         for i, (it, res) in enumerate(zip(items, results, strict=True)):
@@ -364,11 +368,13 @@ def evaluate(
     progress: Progress | None = None,
     baseline: bool = True,
     report: bool = True,
+    interrupt: Interrupt | None = None,
 ) -> EvalResult:
     """Evaluate a model on benchmarks (default ``eval.benchmarks``) or on a data file / rows.
 
     ``limit`` keeps the first N items of each task. ``backend`` names an engine backend (tests
     register ``replay``); ``engine`` reuses a loaded one built for ``model_ref``.
+    ``interrupt`` reaches every generation (:class:`~mentor.engine.base.GenerationInterrupted`).
     """
     spec = resolve_model(ws, cfg, model_ref)
     todo = tasks if tasks is not None else _tasks(cfg, benchmarks, data, name)
@@ -402,7 +408,9 @@ def evaluate(
             if spec.is_base and baseline:
                 # The untrained baseline itself: reuse cached items, generate only new ones.
                 missing = [i for i in items if i.id not in cached_items]
-                run = run_task(engine, task, missing, cfg=cfg, progress=progress)
+                run = run_task(
+                    engine, task, missing, cfg=cfg, progress=progress, interrupt=interrupt
+                )
                 eval_id = _store_baseline(ws, conn, spec, task, cached, run, goldens, run_id)
                 all_items = store.items(conn, eval_id)
                 rows = [all_items[i.id] for i in items]
@@ -410,7 +418,7 @@ def evaluate(
                 base_id: int | None = eval_id
                 base_means: dict[str, float] = {}
             else:
-                run = run_task(engine, task, items, cfg=cfg, progress=progress)
+                run = run_task(engine, task, items, cfg=cfg, progress=progress, interrupt=interrupt)
                 rows = run.rows
                 overall, tiers = summarize(rows)
                 eval_id = store.insert_eval(
@@ -430,7 +438,13 @@ def evaluate(
                     if missing:
                         beng, badapter = baseline_engine()
                         brun = run_task(
-                            beng, task, missing, cfg=cfg, adapter=badapter, progress=progress
+                            beng,
+                            task,
+                            missing,
+                            cfg=cfg,
+                            adapter=badapter,
+                            progress=progress,
+                            interrupt=interrupt,
                         )
                         base_id = _store_baseline(
                             ws, conn, spec, task, cached, brun, goldens, run_id

@@ -106,7 +106,7 @@ class _Capture:
     def __init__(self, tokenizer, renderer):
         self.tokenizer, self.renderer, self.device, self.prompts = tokenizer, renderer, "cpu", []
 
-    def generate(self, requests, *, batch_size=32, progress=None):
+    def generate(self, requests, *, batch_size=32, progress=None, interrupt=None):
         from mentor.engine import GenResult
 
         self.prompts += [r.prompt for r in requests]
