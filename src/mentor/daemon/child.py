@@ -81,6 +81,7 @@ class Cut:
 
     def __init__(self, ws: Workspace, parent: int) -> None:
         self.reason: str | None = None
+        self.polled = False
         self._read = control.training_reader(ws, parent=parent, actions=control.EVALUATION_ACTIONS)
         signal.signal(signal.SIGTERM, self._on_sigterm)
 
@@ -88,6 +89,9 @@ class Cut:
         self.reason = "SIGTERM"
 
     def __call__(self) -> bool:
+        if not self.polled:
+            self.polled = True
+            log.info("generating; a pause or stop cuts the evaluation within a decode step")
         if self.reason is None:
             self.reason = self._read()
         return self.reason is not None
