@@ -4,7 +4,8 @@ A request is one JSON object (``{"action", "reason", "ts"}``) written atomically
 ``ws.control_file``. The daemon reads it on every pass of its loop and clears a request once it
 has acted on it; a training process (the daemon's child, or ``mentor train`` in a terminal)
 reads it after every optimizer step through :func:`training_reader`, so pause, stop and skip
-take effect within one step.
+take effect within one step. An evaluation child reads pause and stop the same way, after every
+decode step (``EVALUATION_ACTIONS``): it is cut and runs again later.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from mentor.paths import Workspace, atomic_write_json
 ACTIONS = ("pause", "resume", "skip", "stop")
 #: the requests a running training acts on (resume is the daemon's)
 TRAINING_ACTIONS = ("pause", "stop", "skip")
+#: the requests that cut a running evaluation (skip names a file in training, not an evaluation)
+EVALUATION_ACTIONS = ("pause", "stop")
 
 
 def request(ws: Workspace, action: str, reason: str | None = None) -> dict[str, Any]:
@@ -56,9 +59,13 @@ def clear(ws: Workspace, only: str | None = None) -> None:
 
 
 def training_reader(
-    ws: Workspace, *, since: float | None = None, parent: int | None = None
+    ws: Workspace,
+    *,
+    since: float | None = None,
+    parent: int | None = None,
+    actions: tuple[str, ...] = TRAINING_ACTIONS,
 ) -> Callable[[], str | None]:
-    """What a training checks after each step: ``pause | stop | skip`` or None.
+    """What a training checks after each step: ``pause | stop | skip`` (of ``actions``) or None.
 
     ``since``: requests written before this time are stale (a training started in a terminal
     ignores an old request). ``parent``: the daemon's pid; when the child's parent changes the
@@ -69,7 +76,7 @@ def training_reader(
         if parent is not None and os.getppid() != parent:
             return "stop"
         data = read(ws)
-        if data is None or data["action"] not in TRAINING_ACTIONS:
+        if data is None or data["action"] not in actions:
             return None
         if since is not None and float(data.get("ts") or 0.0) < since:
             return None

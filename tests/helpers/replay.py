@@ -14,7 +14,7 @@ from typing import Any
 
 from mentor.data.chat import ChatRenderer
 from mentor.engine import BACKENDS, GenRequest, GenResult, register_backend
-from mentor.engine.base import trim_at_stop
+from mentor.engine.base import GenerationInterrupted, Interrupt, trim_at_stop
 from mentor.errors import ConfigError
 from mentor.evals.tasks import items_from_rows
 
@@ -46,7 +46,10 @@ class ReplayEngine:
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
+        if interrupt is not None and interrupt():
+            raise GenerationInterrupted("generation interrupted")
         self.calls.append(len(requests))
         self.adapters += [r.adapter for r in requests]
         out = [self._one(r) for r in requests]

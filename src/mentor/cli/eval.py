@@ -309,10 +309,12 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     biz = business(ws, state(ctx).config())
     loss_row = (metrics or {}).get("last_loss") or {}
+    snap = status or {}
+    step = snap.get("current_step")  # the writer's name (monitor.status.FIELDS), not "step"
     info = {
-        "step": (status or {}).get("step", loss_row.get("step")),
-        "loss": (status or {}).get("loss", loss_row.get("loss")),
-        "current_file": (status or {}).get("current_file", (status or {}).get("file")),
+        "step": step if step is not None else loss_row.get("step"),
+        "loss": snap["loss"] if snap.get("loss") is not None else loss_row.get("loss"),
+        "current_file": snap.get("current_file"),
         "status": status,
         "run": metrics,
         "evals": n_evals,

@@ -22,7 +22,7 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.daemon import backups, versions
-from mentor.daemon.base import rel_to_home, set_base
+from mentor.daemon.base_model import rel_to_home, set_base
 from mentor.errors import JobError
 from mentor.paths import Workspace
 from mentor.store import events, kv

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.daemon import backups
-from mentor.daemon.base import rel_to_home, set_base
+from mentor.daemon.base_model import set_base
 from mentor.daemon.hashing import hash_tree, tree_size, verify_tree
 from mentor.errors import JobError
 from mentor.paths import Workspace, atomic_write_json
@@ -55,6 +55,15 @@ def _writable(root: Path) -> None:
             p.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
+def _copy_lineage(lineage_dir: Path, root: Path) -> None:
+    """The adapter files into ``adapter/``, everything else (optimizer, position) into ``state/``."""
+    (root / "adapter").mkdir()
+    (root / "state").mkdir()
+    for f in sorted(lineage_dir.iterdir()):
+        if f.is_file():
+            shutil.copy2(f, root / ("adapter" if f.name in ADAPTER_FILES else "state") / f.name)
+
+
 def create(
     ws: Workspace,
     conn: sqlite3.Connection,
@@ -83,13 +92,7 @@ def create(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if lineage_dir is not None:
-        (tmp / "adapter").mkdir()
-        (tmp / "state").mkdir()
-        for f in sorted(lineage_dir.iterdir()):
-            if f.is_dir():
-                continue
-            dest = tmp / ("adapter" if f.name in ADAPTER_FILES else "state") / f.name
-            shutil.copy2(f, dest)
+        _copy_lineage(lineage_dir, tmp)
     if model_dir is not None:
         shutil.copytree(model_dir, tmp / "model")
     if parent is None:
@@ -267,7 +270,3 @@ def delete(
     )
     events.emit(conn, "version_deleted", f"{v.name} deleted", version=v.name, backup=bid)
     return {"version": v.name, "backup": bid}
-
-
-def base_ref(ws: Workspace, path: Path) -> str:
-    return rel_to_home(ws, path)

@@ -40,6 +40,18 @@ class GenResult:
     finish_reason: str  # "stop" | "length"
 
 
+class GenerationInterrupted(Exception):
+    """``generate`` was cut by its ``interrupt`` callable; the partial outputs are dropped.
+
+    Not a user error: the caller asked for the cut (a pause or stop during an evaluation)
+    and runs the work again later.
+    """
+
+
+#: checked before every batch and after every decode step; True cuts the generation
+Interrupt = Callable[[], bool]
+
+
 @runtime_checkable
 class Engine(Protocol):
     tokenizer: Any
@@ -52,8 +64,14 @@ class Engine(Protocol):
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
-        """Results in request order; ``progress(n)`` is called with the count just finished."""
+        """Results in request order; ``progress(n)`` is called with the count just finished.
+
+        ``interrupt`` is polled before every batch and after every decode step (so a cut
+        reaches inside a batch that would take minutes on a CPU); when it returns True the
+        call raises :class:`GenerationInterrupted`.
+        """
         ...
 
     def stream(self, request: GenRequest) -> Iterator[str]:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from mentor.data.chat import ChatRenderer
-from mentor.engine.base import BASE_ADAPTER, GenRequest, GenResult, trim_at_stop
+from mentor.engine.base import (
+    BASE_ADAPTER,
+    GenerationInterrupted,
+    GenRequest,
+    GenResult,
+    Interrupt,
+    trim_at_stop,
+)
 from mentor.errors import ConfigError
 
 
@@ -88,9 +95,12 @@ class VLLMEngine:
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
         results: list[GenResult] = []
         for start in range(0, len(requests), max(batch_size, 1) * 8):
+            if interrupt is not None and interrupt():  # vLLM runs a chunk to its end
+                raise GenerationInterrupted("generation interrupted before a chunk")
             chunk = requests[start : start + max(batch_size, 1) * 8]
             outs = self.llm.generate(
                 [r.prompt for r in chunk],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mentor.config import Config
+from mentor.engine.base import Interrupt
 from mentor.errors import MentorError, NotFoundError
 from mentor.evals.gate import GateDecision, ScoreSet, gate
 from mentor.evals.results import EvalResult
@@ -57,7 +58,13 @@ def quick_tasks(cfg: Config) -> list[Task]:
     return tasks
 
 
-def _stored_scores(ws: Workspace, cfg: Config, version: str, tasks: list[Task]) -> ScoreSet | None:
+def _stored_scores(
+    ws: Workspace,
+    cfg: Config,
+    version: str,
+    tasks: list[Task],
+    interrupt: Interrupt | None = None,
+) -> ScoreSet | None:
     """The serving version's per-item scores on ``tasks`` (evaluated now if not stored)."""
     conn = connect(ws.db)
     scores: dict[str, dict[str, float]] = {}
@@ -80,7 +87,7 @@ def _stored_scores(ws: Workspace, cfg: Config, version: str, tasks: list[Task]) 
     finally:
         conn.close()
     if missing:
-        res = evaluate(ws, cfg, version, tasks=missing, report=False)
+        res = evaluate(ws, cfg, version, tasks=missing, report=False, interrupt=interrupt)
         for b in res.benchmarks.values():
             scores.update({f"{b.name}/{iid}": it.scores for iid, it in b.items.items()})
     return ScoreSet(scores)
@@ -102,14 +109,28 @@ def after_training(
     heldout_rows: list[dict[str, Any]],
     job_id: int | None = None,
     backend: str = "hf",
+    interrupt: Interrupt | None = None,
 ) -> AutoEvalResult:
+    """``interrupt`` (the daemon's pause/stop) cuts any generation: GenerationInterrupted."""
     spec = resolve_model(ws, cfg, version)
     engine = eval_engine(spec.base, spec.adapter, cfg, backend)
     heldout = None
     if heldout_rows:
-        heldout = evaluate(ws, cfg, version, data=heldout_rows, name="heldout", engine=engine)
+        heldout = evaluate(
+            ws,
+            cfg,
+            version,
+            data=heldout_rows,
+            name="heldout",
+            engine=engine,
+            interrupt=interrupt,
+        )
     qtasks = quick_tasks(cfg)
-    quick = evaluate(ws, cfg, version, tasks=qtasks, engine=engine) if qtasks else None
+    quick = (
+        evaluate(ws, cfg, version, tasks=qtasks, engine=engine, interrupt=interrupt)
+        if qtasks
+        else None
+    )
     metrics = {**_flat("heldout", heldout), **_flat("quick", quick)}
 
     conn = connect(ws.db)
@@ -125,7 +146,7 @@ def after_training(
     elif serving is None or serving == version:
         decision = gate(gate_on, None, cfg.eval)
     else:
-        decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks), cfg.eval)
+        decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks, interrupt), cfg.eval)
 
     conn = connect(ws.db)
     try:
@@ -165,9 +186,24 @@ def after_training(
     )
 
 
-def full_suite(ws: Workspace, cfg: Config, version: str, *, backend: str = "hf") -> EvalResult:
-    """The whole ``eval.benchmarks`` suite for a version (the daemon runs it when idle)."""
-    res = evaluate(ws, cfg, version, benchmarks=list(cfg.eval.benchmarks), backend=backend)
+def full_suite(
+    ws: Workspace,
+    cfg: Config,
+    version: str,
+    *,
+    backend: str = "hf",
+    interrupt: Interrupt | None = None,
+) -> EvalResult:
+    """The whole ``eval.benchmarks`` suite for a version (the daemon runs it when idle and cuts
+    it through ``interrupt`` when a file arrives or a pause is asked for)."""
+    res = evaluate(
+        ws,
+        cfg,
+        version,
+        benchmarks=list(cfg.eval.benchmarks),
+        backend=backend,
+        interrupt=interrupt,
+    )
     conn = connect(ws.db)
     try:
         emit(

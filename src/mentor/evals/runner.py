@@ -19,6 +19,7 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.engine import BASE_ADAPTER, Engine, GenRequest, build_engine
+from mentor.engine.base import Interrupt
 from mentor.errors import ConfigError
 from mentor.evals import evaluators as ev
 from mentor.evals.baseline import BaselineCache
@@ -52,6 +53,7 @@ def run_task(
     cfg: Config,
     adapter: str | None = None,
     progress: Progress | None = None,
+    interrupt: Interrupt | None = None,
 ) -> TaskRun:
     """Generate (batched, one template) and score ``items`` of ``task`` under ``adapter``."""
     evaluators = [ev.get(n) for n in task.evaluators]
@@ -79,7 +81,9 @@ def run_task(
             for it in items
         ]
         t0 = time.perf_counter()
-        results = engine.generate(reqs, batch_size=cfg.eval.batch_size, progress=tick)
+        results = engine.generate(
+            reqs, batch_size=cfg.eval.batch_size, progress=tick, interrupt=interrupt
+        )
         seconds = time.perf_counter() - t0
         new_tokens = sum(r.new_tokens for r in results)
         for i, (it, res) in enumerate(zip(items, results, strict=True)):
@@ -134,16 +138,25 @@ class _Evaluation:
         *,
         backend: str,
         progress: Progress | None,
+        interrupt: Interrupt | None,
         baseline: bool,
     ) -> None:
         self.ws, self.cfg, self.spec, self.engine, self.conn = ws, cfg, spec, engine, conn
-        self.backend, self.progress = backend, progress
+        self.backend, self.progress, self.interrupt = backend, progress, interrupt
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         self.cache = BaselineCache(ws, conn, spec, self.run_id) if baseline else None
         self._base_engine: Engine | None = None
 
     def run(self, engine: Engine, task: Task, items: list[Item], adapter: str | None) -> TaskRun:
-        return run_task(engine, task, items, cfg=self.cfg, adapter=adapter, progress=self.progress)
+        return run_task(
+            engine,
+            task,
+            items,
+            cfg=self.cfg,
+            adapter=adapter,
+            progress=self.progress,
+            interrupt=self.interrupt,
+        )
 
     def base_engine(self) -> tuple[Engine, str | None]:
         """The untrained base: this engine with adapters off when the model sits on the
@@ -202,6 +215,7 @@ def evaluate(
     backend: str = "hf",
     engine: Engine | None = None,
     progress: Progress | None = None,
+    interrupt: Interrupt | None = None,
     baseline: bool = True,
     report: bool = True,
 ) -> EvalResult:
@@ -209,7 +223,8 @@ def evaluate(
 
     ``limit`` keeps the first N items of each task. ``backend`` names an engine backend;
     ``engine`` reuses a loaded one built for ``model_ref``. ``baseline=False`` skips the
-    comparison with the untrained base model.
+    comparison with the untrained base model. ``interrupt`` reaches every generation
+    (:class:`~mentor.engine.base.GenerationInterrupted`).
     """
     spec = resolve_model(ws, cfg, model_ref)
     todo = tasks if tasks is not None else _tasks(cfg, benchmarks, data, name)
@@ -217,7 +232,15 @@ def evaluate(
         engine = eval_engine(spec.base, spec.adapter, cfg, backend)
     with closing(connect(ws.db)) as conn:
         ev_run = _Evaluation(
-            ws, cfg, spec, engine, conn, backend=backend, progress=progress, baseline=baseline
+            ws,
+            cfg,
+            spec,
+            engine,
+            conn,
+            backend=backend,
+            progress=progress,
+            interrupt=interrupt,
+            baseline=baseline,
         )
         results = {task.name: ev_run.task(task, limit) for task in todo}
     result = combine(ev_run.run_id, spec, results)

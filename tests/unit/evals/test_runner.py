@@ -26,7 +26,7 @@ class _Capture:
         self.tokenizer, self.renderer, self.device = tokenizer, renderer, "cpu"
         self.prompts, self.adapters, self.nll_adapters = [], [], []
 
-    def generate(self, requests, *, batch_size=32, progress=None):
+    def generate(self, requests, *, batch_size=32, progress=None, interrupt=None):
         self.prompts += [r.prompt for r in requests]
         self.adapters += [r.adapter for r in requests]
         if progress is not None:

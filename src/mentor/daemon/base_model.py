@@ -22,16 +22,11 @@ from mentor.store.kv import Key
 
 
 def rel_to_home(ws: Workspace, path: Path) -> str:
+    """``path`` relative to the workspace when inside it (the workspace can move), else absolute."""
     try:
         return path.resolve().relative_to(ws.home.resolve()).as_posix()
     except ValueError:
         return str(path.resolve())
-
-
-def current_base(ws: Workspace) -> Path:
-    """The base model the config names (what training loads)."""
-    cfg = config_mod.load(ws.config_file)
-    return cfg.model_path(ws.home)
 
 
 def set_base(ws: Workspace, conn: sqlite3.Connection, path: Path, *, version: str | None) -> str:
