@@ -173,8 +173,6 @@ def run_search(
         on_progress=events.trial_progress,
         stop_requested=lambda: stop["flag"],
     )
-    stopped = None
-    ran = 0
     with study_mod.study_lock(ws, name), _sigterm_flag(stop):
         study, storage = study_mod.open_study(
             ws,
@@ -188,28 +186,9 @@ def run_search(
         if not study.trials:
             _queue_first(study, space, cfg, t.baseline_first, notes)
         remaining = wanted - study_mod.count_done(study)
-
-        def after(study: Any, frozen: Any) -> None:
-            nonlocal ran
-            ran += 1
-            events.trial_finished(TrialRow.of(frozen))
-            if stop["flag"]:
-                study.stop()
-
-        if remaining > 0:
-            try:
-                study.optimize(
-                    lambda trial: run_trial(run, trial),
-                    n_trials=remaining,
-                    timeout=None if opts.budget_minutes is None else opts.budget_minutes * 60,
-                    catch=(JobError, DataError),
-                    callbacks=[after],
-                )
-            except SearchInterrupted as err:
-                stopped = str(err)
-                _requeue_interrupted(study, t.max_retries)
-        if stop["flag"] and stopped is None:
-            stopped = "SIGTERM"
+        ran, stopped = (
+            _optimize(study, run, remaining, opts, events, stop) if remaining > 0 else (0, None)
+        )
         rows = sorted((TrialRow.of(tr) for tr in study.get_trials(deepcopy=False)), key=_rank)
         best = next((r for r in rows if r.state == "complete"), None)
         patch_file: str | None = None
@@ -233,6 +212,41 @@ def run_search(
         stopped=stopped,
         notes=notes,
     )
+
+
+def _optimize(
+    study: Any,
+    run: TrialRun,
+    n: int,
+    opts: SearchOptions,
+    events: SearchEvents,
+    stop: dict[str, bool],
+) -> tuple[int, str | None]:
+    """Run up to ``n`` trials within the budget: (trials run, why the search stopped or None).
+
+    A trial that fails for its settings (out of memory, a refused file at its max_length) is
+    marked failed and the search goes on; an interrupted one is queued again."""
+    ran = 0
+
+    def after(study: Any, frozen: Any) -> None:
+        nonlocal ran
+        ran += 1
+        events.trial_finished(TrialRow.of(frozen))
+        if stop["flag"]:
+            study.stop()
+
+    try:
+        study.optimize(
+            lambda trial: run_trial(run, trial),
+            n_trials=n,
+            timeout=None if opts.budget_minutes is None else opts.budget_minutes * 60,
+            catch=(JobError, DataError),
+            callbacks=[after],
+        )
+    except SearchInterrupted as err:
+        _requeue_interrupted(study, run.base.tune.max_retries)
+        return ran, str(err)
+    return ran, "SIGTERM" if stop["flag"] else None
 
 
 def _with(cfg: Config, fixed: dict[str, Any]) -> Config:

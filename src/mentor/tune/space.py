@@ -212,7 +212,7 @@ class _Reader:
         if self.continuing and key in LINEAGE_FIXED:
             self.err(
                 key,
-                f"a continuing lineage ignores it ({LINEAGE_FIXED[key]}); search it with --fresh "
+                f"a continuing lineage ignores it ({LINEAGE_FIXED[key]}), so search it with --fresh "
                 "(each trial starts a new lineage from the base model) or leave it out",
             )
             return False
@@ -231,8 +231,8 @@ class _Reader:
         if kind is None or unknown or not {"low", "high"} <= set(spec):
             self.err(
                 key,
-                "a range needs {low, high} (+ log: true or step) on a numeric key; "
-                "give other keys a list of choices",
+                "a range needs {low, high} (+ log: true or step) on a numeric key, "
+                "or give other keys a list of choices",
             )
             return None
         try:
