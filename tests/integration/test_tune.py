@@ -159,3 +159,44 @@ def test_trials_train_copies_of_the_lineage_and_leave_the_live_one_untouched(
         assert not (scratch / "model").exists()  # weights dropped after the trial
     baseline = next(r for r in result.trials if r.number == 0)
     assert baseline.params == {"training.grad_accum": 1}  # the current settings ran first
+
+
+class _TermAtFirstStep:
+    """SearchEvents that sends this process SIGTERM at the first step of the first trial (inside
+    train_file, whose own handler turns it into a checkpointed stop)."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def note(self, text: str) -> None: ...
+    def trial_started(self, number: int, params: dict) -> None: ...
+    def trial_finished(self, row: object) -> None: ...
+
+    def trial_progress(self, number: int, p: dict) -> None:
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_a_search_stopped_by_sigterm_queues_the_trial_again_and_resumes(
+    workspace, tmp_path: Path
+) -> None:
+    cfg = config_mod.build(
+        config_mod.read_yaml(workspace.config_file), [f"{k}={v}" for k, v in SETS.items()]
+    )
+    data = _data(tmp_path, "c.jsonl", 3, n=8)
+    space = tmp_path / "space.yaml"
+    space.write_text("training.learning_rate: {low: 1.0e-3, high: 1.0e-2, log: true}\n")
+    opts = SearchOptions(data=data, trials=1, space_file=space, study="term", pruner="none")
+    first = run_search(workspace, cfg, opts, _TermAtFirstStep())
+    assert first.stopped and first.done == 0
+    (stopped,) = [r for r in first.trials if r.state == "fail"]
+    assert stopped.note.startswith("stopped") and stopped.steps >= 1
+    (queued,) = [r for r in first.trials if r.state == "waiting"]
+    assert queued.params == stopped.params
+
+    again = run_search(workspace, cfg, opts)
+    assert again.stopped is None and again.done == 1
+    (done,) = [r for r in again.trials if r.state == "complete"]
+    assert done.number == queued.number and done.params == stopped.params

@@ -69,7 +69,8 @@ class TrialRow:
         return cls(
             number=t.number,
             state=t.state.name.lower(),
-            params=dict(t.params),
+            # a queued trial's settings are Optuna's fixed_params until it runs
+            params=dict(t.params) or dict(t.system_attrs.get("fixed_params", {})),
             value=t.value if t.state.name == "COMPLETE" else None,
             steps=t.user_attrs.get("steps"),
             seconds=seconds,

@@ -91,3 +91,22 @@ def test_pruners() -> None:
     assert isinstance(study_mod.make_pruner("none", cfg), optuna.pruners.NopPruner)
     with pytest.raises(ConfigError):
         study_mod.make_pruner("asha", cfg)
+
+
+def test_hyperband_prunes_on_the_report_points(tmp_path: Path) -> None:
+    """The brackets run over tune.report_points: trials reporting worse losses at those points
+    are stopped, some before their last one."""
+    cfg = TuneConfig(report_points=9, hyperband_reduction_factor=3, sampler_startup_trials=0)
+    study, _ = study_mod.open_study(Workspace(tmp_path), "hb", cfg, pruner="hyperband", seed=0)
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for k in range(1, cfg.report_points + 1):
+            trial.report(x + 1 / k, k)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=12)
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert any(max(t.intermediate_values) < cfg.report_points for t in pruned)
