@@ -346,6 +346,64 @@ class CostConfig(Section):
     )
 
 
+class TuneConfig(Section):
+    trials: int = Field(
+        20, ge=1, description="Trials of a search when `mentor tune` gets no --trials."
+    )
+    seed: int = Field(0, description="Seed of the TPE sampler when `mentor tune` gets no --seed.")
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median",
+        description="Stops hopeless trials early on their validation loss: median (worse than the "
+        "median of finished trials at the same point), hyperband (successive halving brackets), none.",
+    )
+    sampler_startup_trials: int = Field(
+        10, ge=0, description="Trials sampled at random before TPE models the results."
+    )
+    pruner_startup_trials: int = Field(
+        3, ge=0, description="median: trials that must finish before any trial is pruned."
+    )
+    pruner_warmup_points: int = Field(
+        0, ge=0, description="median: report points a trial passes before it may be pruned."
+    )
+    hyperband_reduction_factor: int = Field(
+        3, ge=2, description="hyperband: 1/N of the trials in a bracket go on at each rung."
+    )
+    report_points: int = Field(
+        20,
+        ge=1,
+        description="The pruner compares trials at the same share of the file trained (not the "
+        "same optimizer step, which means more rows at a larger batch): a trial reports its "
+        "validation loss once in each of N equal parts of the file.",
+    )
+    val_every: int = Field(
+        10,
+        ge=1,
+        description="Validation loss every N optimizer steps inside a trial (the pruner's signal; "
+        "eval.val_every is for normal training).",
+    )
+    live_previews: bool = Field(
+        False,
+        description="Run live previews inside trials (they cost generation time and do not change "
+        "the objective).",
+    )
+    baseline_first: bool = Field(
+        True,
+        description="A new study's first trial runs the current settings (when they lie in the "
+        "space), so the best patch changes something only when a trial beat them.",
+    )
+    max_retries: int = Field(
+        2,
+        ge=0,
+        description="A trial killed or interrupted mid-way runs again with the same settings on "
+        "resume, at most this many times.",
+    )
+    keep_weights: bool = Field(
+        False,
+        description="Keep each trial's adapter and optimizer after it ends (off: only its runs/ "
+        "folder with metrics stays).",
+    )
+
+
 class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="Base model.")
     chat: ChatConfig = Field(default_factory=ChatConfig, description="Chat template and prompts.")
@@ -356,6 +414,9 @@ class Config(Section):
     serve: ServeConfig = Field(default_factory=ServeConfig, description="REST API and dashboard.")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Reports.")
     cost: CostConfig = Field(default_factory=CostConfig, description="Costs.")
+    tune: TuneConfig = Field(
+        default_factory=TuneConfig, description="Hyperparameter search (mentor tune)."
+    )
 
     def model_path(self, home: Path) -> Path:
         p = Path(self.model.path).expanduser()
@@ -385,28 +446,31 @@ def parse_overrides(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]
     return nested
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: sections merge key by key, values replace."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
+def error_parts(e: Any) -> tuple[str, str]:
+    """(dotted key, message) of one pydantic error, worded for a user."""
+    loc = ".".join(str(p) for p in e["loc"]) or "(top)"
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key (see `mentor config show` for the valid ones)"
+    return loc, msg
+
+
 def format_errors(err: ValidationError, source: str) -> list[str]:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (see `mentor config show` for the valid ones)"
-        lines.append(f"{source}: {loc}: {msg}")
-    return lines
+    return [f"{source}: {loc}: {msg}" for loc, msg in map(error_parts, err.errors())]
 
 
 def build(
     raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "config"
 ) -> Config:
-    merged = _merge(raw, parse_overrides(overrides))
+    merged = merge(raw, parse_overrides(overrides))
     try:
         return Config.model_validate(merged)
     except ValidationError as err:
@@ -443,7 +507,7 @@ def validate_file(path: Path, overrides: list[str] | None = None) -> list[str]:
     except ConfigError as err:
         return [str(err)]
     try:
-        Config.model_validate(_merge(raw, parse_overrides(overrides)))
+        Config.model_validate(merge(raw, parse_overrides(overrides)))
     except ValidationError as err:
         return format_errors(err, str(path))
     return []

@@ -151,6 +151,27 @@ class Workspace:
         return self.reports / "daily"
 
     @property
+    def tune(self) -> Path:
+        """Hyperparameter searches (``mentor tune``): one study per name, created on demand."""
+        return self.home / "tune"
+
+    def tune_db(self, study: str) -> Path:
+        """The study's Optuna storage (SQLite): resumable, and what optuna-dashboard opens."""
+        return self.tune / f"{study}.db"
+
+    def tune_lock(self, study: str) -> Path:
+        """Held (flock) by the one process searching the study."""
+        return self.tune / f"{study}.lock"
+
+    def tune_best(self, study: str) -> Path:
+        """The best trial's settings as a config patch for ``mentor config apply``."""
+        return self.tune / f"{study}.best.yaml"
+
+    def tune_trial(self, study: str, number: int) -> Path:
+        """A trial's scratch workspace: a copy of the lineage, its own state.db and runs/."""
+        return self.tune / study / f"trial-{number:04d}"
+
+    @property
     def status_dir(self) -> Path:
         return self.home / "status"
 

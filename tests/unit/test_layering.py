@@ -11,6 +11,7 @@ LAYERS = {
     "paths": 0,
     "config": 0,
     "config_reference": 0,
+    "config_patch": 0,
     "store": 0,
     "control": 0,
     "workspace": 2,

@@ -26,6 +26,7 @@ from mentor.cli import queue as queue_cmd
 from mentor.cli import serve as serve_cmd
 from mentor.cli import syllo as syllo_cmd
 from mentor.cli import train as train_cmd
+from mentor.cli import tune as tune_cmd
 from mentor.cli import versions as versions_cmd
 from mentor.cli import workspace as workspace_cmd
 from mentor.cli.common import AppState, console
@@ -87,6 +88,7 @@ backup_cmd.register(app)
 syllo_cmd.register(app)
 model_cmd.register(app)
 analysis_cmd.register(app)
+tune_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
