@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from mentor import __version__
+from mentor.cli import augment as augment_cmd
 from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
 from mentor.cli import eval as eval_cmd
@@ -76,6 +77,7 @@ serve_cmd.register(app)
 dashboard_cmd.register(app)
 daemon_cmd.register(app)
 syllo_cmd.register(app)
+augment_cmd.register(app)
 model_cmd.register(app)
 
 
