@@ -17,6 +17,7 @@ import pytest
 
 from mentor.config import AUGMENT_OPS, AugmentConfig
 from mentor.data.augment import augment_file, augment_rows
+from mentor.errors import ConfigError
 from mentor.tasks.syllo import render as R
 from mentor.tasks.syllo.augment import OPS, check_row, read_row
 from mentor.tasks.syllo.bench import find_contamination, load_benchmark, row_golden, row_prompt
@@ -178,3 +179,16 @@ def test_users_sample_files_augment_cleanly(origin_data: Path, tmp_path: Path) -
         assert rep.rows_in == rep.originals and rep.augmented >= 4 * rep.rows_in
         rows = [json.loads(x) for x in dst.read_text().splitlines()]
         assert all(check_row(r) is None for r in rows)
+
+
+def test_variants_draw_only_the_configured_shapes() -> None:
+    shapes_cfg = {"variants": ["canonical", "solutions_list"], "keep_original": False}
+    out, rep = augment_rows(list(_source()), AugmentConfig(ops=["variants"], **shapes_cfg))
+    shapes = {
+        r["metadata"]["augment"]["source_id"]: r["metadata"].get("output_variant") for r in out
+    }
+    assert set(shapes.values()) <= {None, "solutions_list"} and None in shapes.values()
+    assert all(check_row(r) is None for r in out)
+    assert rep.augmented == len(out) == len(_source())  # every source has another allowed shape
+    with pytest.raises(ConfigError):
+        augment_rows(list(_source()), AugmentConfig(ops=["variants"], variants=["nope"]))

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from mentor.cli.common import JsonOption, SetOption, out, print_json, progress_bar, state
-from mentor.config import AugmentConfig
+from mentor.config import AUGMENT_OPS, AugmentConfig
 from mentor.errors import WorkspaceError
 from mentor.paths import HOME_ENV
 
@@ -51,7 +51,8 @@ def augment(
         typer.Option(
             "--ops",
             help="Comma-separated recipes, one per copy in turn; '+' composes ops. Ops: "
-            "paraphrase, typos, shuffle_clues, shuffle_bank, variants, system_prompt.",
+            + ", ".join(AUGMENT_OPS)
+            + ".",
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every choice.")] = None,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mentor.config import AugmentConfig
-from mentor.errors import DataError
+from mentor.errors import ConfigError, DataError
 from mentor.tasks.syllo import render as R
 from mentor.tasks.syllo.bench import row_golden, row_prompt
 from mentor.tasks.syllo.generate import leaks
@@ -262,7 +262,7 @@ def variants(s: SylloRow, rng: random.Random, cfg: AugmentConfig) -> None:
     pool = tuple(cfg.variants) or SHAPES
     unknown = [v for v in pool if v not in SHAPES]
     if unknown:
-        raise DataError(
+        raise ConfigError(
             f"data.augment.variants: unknown shape(s) {', '.join(unknown)}",
             hint=f"use {', '.join(SHAPES)}",
         )
