@@ -14,6 +14,7 @@ the held-out score a training score (``metadata.augment`` names each copy's sour
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -144,8 +145,10 @@ def _with_system(row: dict[str, Any], prompt: str) -> dict[str, Any]:
             raise NotApplicable("not a chat row")
     if any(isinstance(m, dict) and m.get("role") == "system" for m in msgs):
         raise NotApplicable("row has its own system prompt")
-    out = {k: v for k, v in row.items() if k not in ("prompt", "completion", "solution")}
-    out["messages"] = [{"role": "system", "content": prompt}, *msgs]
+    out = {
+        k: copy.deepcopy(v) for k, v in row.items() if k not in ("prompt", "completion", "solution")
+    }
+    out["messages"] = [{"role": "system", "content": prompt}, *copy.deepcopy(msgs)]
     return out
 
 
