@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mentor.errors import ConfigError
 
@@ -49,6 +49,69 @@ class ChatConfig(Section):
     )
 
 
+AUGMENT_OPS = ("paraphrase", "typos", "shuffle_clues", "shuffle_bank", "variants", "system_prompt")
+
+
+class AugmentConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Augment each file taken from the inbox before training "
+        "(mentor.data.augment.augment_file); `mentor augment` works either way.",
+    )
+    factor: int = Field(
+        1, ge=1, description="Augmented copies drawn per source row (the originals are kept too)."
+    )
+    ops: list[str] = Field(
+        default_factory=lambda: [
+            "shuffle_clues",
+            "shuffle_bank",
+            "paraphrase",
+            "typos",
+            "variants",
+        ],
+        description="Recipes, one per copy in turn: an op name, or op names joined by '+' to "
+        "compose them. Ops: " + ", ".join(AUGMENT_OPS) + ".",
+    )
+    seed: int = Field(0, description="Seed of every random choice (same seed, same output).")
+    keep_original: bool = Field(True, description="Write the source rows too, before their copies.")
+    system_prompts: list[str] = Field(
+        default_factory=list,
+        description="System prompts the system_prompt op draws from (rows with their own keep it).",
+    )
+    system_prompts_file: str | None = Field(
+        None,
+        description="A text file of system prompts, one per line, added to system_prompts "
+        "(relative to the workspace).",
+    )
+    paraphrase_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="paraphrase: share of the eligible clues (definitions, synonyms) rewritten; "
+        "at least one.",
+    )
+    typo_clues: int = Field(1, ge=1, description="typos: clues that get one typo each, at most.")
+    variants: list[str] = Field(
+        default_factory=list,
+        description="variants: answer shapes drawn from (canonical or the twelve ten-level "
+        "shapes); empty = all thirteen.",
+    )
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, recipes: list[str]) -> list[str]:
+        for recipe in recipes:
+            names = [n.strip() for n in recipe.split("+")]
+            unknown = [n for n in names if n not in AUGMENT_OPS]
+            if unknown or len(set(names)) != len(names):
+                raise ValueError(
+                    f"recipe {recipe!r}: unknown or repeated op (ops: {', '.join(AUGMENT_OPS)})"
+                )
+        if not recipes:
+            raise ValueError("at least one recipe")
+        return recipes
+
+
 class DataConfig(Section):
     holdout_fraction: float = Field(
         0.05, ge=0.0, lt=1.0, description="Share of each file held out for validation."
@@ -64,6 +127,9 @@ class DataConfig(Section):
         "whitespace: refuse the file, or drop the row to quarantine.",
     )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig, description="Data augmentation (mentor augment, inbox)."
+    )
 
 
 class TrainingConfig(Section):

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from mentor import __version__
 from mentor.cli import analysis as analysis_cmd
+from mentor.cli import augment as augment_cmd
 from mentor.cli import backup as backup_cmd
 from mentor.cli import control as control_cmd
 from mentor.cli import daemon as daemon_cmd
@@ -86,6 +87,7 @@ queue_cmd.register(app)
 versions_cmd.register(app)
 backup_cmd.register(app)
 syllo_cmd.register(app)
+augment_cmd.register(app)
 model_cmd.register(app)
 analysis_cmd.register(app)
 tune_cmd.register(app)
