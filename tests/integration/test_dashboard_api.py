@@ -316,7 +316,7 @@ def test_empty_workspace(workspace: Workspace) -> None:
 
 
 def test_jsonl_cache_reads_appends_and_rewrites(tmp_path: Path) -> None:
-    from mentor.serve.dashboard import data
+    from mentor.serve.dashboard.views import jsonl as data
 
     p = tmp_path / "m.jsonl"
     p.write_text('{"step": 1}\n{"step": 2}\n{"step": 3')
