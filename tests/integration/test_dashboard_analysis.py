@@ -33,14 +33,50 @@ def records(start: int, end: int, file_scale: float = 1.0) -> list[dict]:
 
 def seed_lineage(ws: Workspace) -> None:
     """Lineage 1: a.jsonl (steps 1-30), its resume (31-40), b.jsonl (41-70); lineage 2 older."""
-    add_run(ws, "r0-other", file="z.jsonl", started=10.0, seconds=5, step_start=0, step_end=5,
-            records=records(0, 5), lineage_id=2)
-    add_run(ws, "r1-a", file="a.jsonl", started=100.0, seconds=30, step_start=0, step_end=30,
-            records=records(0, 30), lineage_id=1)
-    add_run(ws, "r2-a-resume", file="a.jsonl", started=200.0, seconds=10, step_start=28,
-            step_end=40, records=records(28, 40), lineage_id=1)
-    add_run(ws, "r3-b", file="b.jsonl", started=300.0, seconds=30, step_start=40, step_end=70,
-            records=records(40, 70), lineage_id=1)
+    add_run(
+        ws,
+        "r0-other",
+        file="z.jsonl",
+        started=10.0,
+        seconds=5,
+        step_start=0,
+        step_end=5,
+        records=records(0, 5),
+        lineage_id=2,
+    )
+    add_run(
+        ws,
+        "r1-a",
+        file="a.jsonl",
+        started=100.0,
+        seconds=30,
+        step_start=0,
+        step_end=30,
+        records=records(0, 30),
+        lineage_id=1,
+    )
+    add_run(
+        ws,
+        "r2-a-resume",
+        file="a.jsonl",
+        started=200.0,
+        seconds=10,
+        step_start=28,
+        step_end=40,
+        records=records(28, 40),
+        lineage_id=1,
+    )
+    add_run(
+        ws,
+        "r3-b",
+        file="b.jsonl",
+        started=300.0,
+        seconds=30,
+        step_start=40,
+        step_end=70,
+        records=records(40, 70),
+        lineage_id=1,
+    )
 
 
 @pytest.fixture()

@@ -362,7 +362,10 @@ def test_eval_reports_two_folders_deep_are_listed_and_served(
     (outside / "leak.md").write_text("secret")
     (ws.reports / "evals" / "linked").symlink_to(outside, target_is_directory=True)
     names = {r["name"] for r in c.get("/api/dash/reports").json()["reports"]}
-    assert {"evals/20260101-000000-eval/report.md", "evals/20260101-000000-eval/report.html"} <= names
+    assert {
+        "evals/20260101-000000-eval/report.md",
+        "evals/20260101-000000-eval/report.html",
+    } <= names
     assert not any("leak" in n for n in names)
     r = c.get("/dashboard/reports/evals/20260101-000000-eval/report.md")
     assert r.status_code == 200 and "Eval report" in r.text

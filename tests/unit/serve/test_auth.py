@@ -131,7 +131,9 @@ def test_the_cookie_is_a_keyed_hash_under_a_workspace_secret(workspace):
     # the key revoked: the cookie is worthless
     revoked = cfg_for(workspace, host="0.0.0.0")
     revoked.serve.api_keys = [hash_key("another-key")]
-    assert_401(TestClient(create_app(workspace, revoked), cookies={COOKIE: value}).get("/dashboard/"))
+    assert_401(
+        TestClient(create_app(workspace, revoked), cookies={COOKIE: value}).get("/dashboard/")
+    )
     # a new secret signs every browser out
     secret_path(workspace).unlink()
     assert_401(TestClient(create_app(workspace, cfg), cookies={COOKIE: value}).get("/dashboard/"))

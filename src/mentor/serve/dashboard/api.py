@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from mentor.monitor.status import read_status
 from mentor.serve.dashboard import schemas as s
 from mentor.serve.dashboard.deps import Dash, api_key
-from mentor.serve.dashboard.views import analysis, evolution as evo, live as live_view
+from mentor.serve.dashboard.views import analysis, tables
+from mentor.serve.dashboard.views import evolution as evo
+from mentor.serve.dashboard.views import live as live_view
 from mentor.serve.dashboard.views import overview as ov
 from mentor.serve.dashboard.views import reports as report_files
 from mentor.serve.dashboard.views import runs as run_folders
-from mentor.serve.dashboard.views import tables
 from mentor.serve.schemas import errors
 
 
@@ -104,9 +105,7 @@ def compare_models(dash: Dash) -> Any:
 
 
 @router.get("/compare", response_model=s.Compare, responses=errors(404))
-def compare(
-    dash: Dash, a: str, b: str, bench: list[str] | None = Query(None)
-) -> Any:
+def compare(dash: Dash, a: str, b: str, bench: list[str] | None = Query(None)) -> Any:
     """``b`` against ``a`` from stored item scores (``mentor compare``, nothing generated)."""
     return analysis.compare(dash.ws, dash.cfg, a, b, benchmarks=bench)
 

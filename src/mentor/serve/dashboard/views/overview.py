@@ -100,7 +100,9 @@ def metrics(
         }
     if since is not None:
         out["records"] = [
-            r for r in out["records"] if isinstance(r.get("step"), int | float) and r["step"] > since
+            r
+            for r in out["records"]
+            if isinstance(r.get("step"), int | float) and r["step"] > since
         ]
     out["records"] = downsample(out["records"])
     return out

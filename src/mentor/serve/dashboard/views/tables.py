@@ -7,8 +7,8 @@ from typing import Any
 from mentor.monitor import alerts as alerts_mod
 from mentor.paths import Workspace
 from mentor.serve.dashboard.views.db import rows
-from mentor.store import events, jobs
 from mentor.store import evals as evals_store
+from mentor.store import events, jobs
 from mentor.store import versions as version_rows
 
 
