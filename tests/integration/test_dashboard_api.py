@@ -213,6 +213,8 @@ def test_pages_and_assets(dash: tuple[TestClient, Workspace]) -> None:
         "/dashboard/",
         "/dashboard/live",
         "/dashboard/evolution",
+        "/dashboard/curve",
+        "/dashboard/compare",
         "/dashboard/evals",
         "/dashboard/versions",
         "/dashboard/reports",
