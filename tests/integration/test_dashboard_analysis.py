@@ -8,9 +8,9 @@ import math
 
 import pytest
 from fastapi.testclient import TestClient
+
 from helpers.adapters import make_adapter
 from helpers.analysis_seed import add_run
-
 from mentor import config as config_mod
 from mentor.paths import Workspace
 from mentor.store import connect

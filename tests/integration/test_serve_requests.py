@@ -8,9 +8,9 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+
 from helpers.adapters import make_adapter
 from helpers.short_context import short_context_model
-
 from mentor import config as config_mod
 from mentor.serve.app import create_app
 

@@ -103,7 +103,6 @@ def test_generate_and_test_model_keep_to_the_context(workspace, tiny_model_dir, 
     """`--max-tokens 100000` ran past the context until killed: now it is clipped to what the
     context leaves (finish `length`), and a prompt that fills the context is one error line."""
     from helpers.short_context import short_context_model
-
     from mentor.engine.pool import PromptTooLong
 
     short = short_context_model(tiny_model_dir, tmp_path / "short", 40)
