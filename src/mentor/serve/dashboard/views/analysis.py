@@ -47,11 +47,16 @@ def curve(ws: Workspace, cfg: Config, run: str | None = None) -> dict[str, Any]:
 
 
 def models(ws: Workspace) -> list[str]:
-    """The names a comparison may use: base, current (once trained), every live ``vNNN``."""
+    """The names a comparison may use: base, current (once trained), every ``vNNN`` that is
+    not deleted and whose folder is there."""
     out = ["base"]
     if is_adapter_dir(ws.current) or is_adapter_dir(ws.current / "adapter"):
         out.append("current")
-    live = [v for v in versions(ws) if v.get("status") != "deleted"]
+    live = [
+        v
+        for v in versions(ws)
+        if v.get("status") != "deleted" and ws.version_dir(str(v["name"])).is_dir()
+    ]
     out += sorted({str(v["short"]) for v in live})
     return out
 
