@@ -127,9 +127,38 @@ class DataConfig(Section):
         "whitespace: refuse the file, or drop the row to quarantine.",
     )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other field names of your rows, mentor's name -> yours: keys messages, role, "
+        "content (inside each message), prompt, completion, text; e.g. {messages: dialog, role: "
+        "speaker, content: text}. ShareGPT (conversations/from/value) and Alpaca "
+        "(instruction/input/output) rows are read without a mapping.",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other role names of mapped messages -> system, user or assistant; "
+        "e.g. {bot: assistant, customer: user}.",
+    )
     augment: AugmentConfig = Field(
         default_factory=AugmentConfig, description="Data augmentation (mentor augment, inbox)."
     )
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, str]) -> dict[str, str]:
+        known = ("messages", "role", "content", "prompt", "completion", "text")
+        unknown = [k for k in fields if k not in known]
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(known)}")
+        return fields
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        bad = [f"{k}: {v}" for k, v in roles.items() if v not in ("system", "user", "assistant")]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: a role maps to system, user or assistant")
+        return roles
 
 
 class TrainingConfig(Section):
