@@ -178,7 +178,20 @@ class TrainingConfig(Section):
     schedule: Literal["constant", "cosine", "wsd"] = Field(
         "cosine", description="LR schedule of the lineage (never restarts per file)."
     )
-    warmup_steps: int = Field(100, ge=0, description="Warmup steps, once per lineage.")
+    warmup_steps: int = Field(
+        100, ge=0, description="Warmup steps at most, once per lineage (see warmup_ratio)."
+    )
+    warmup_ratio: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Warmup is this share of the lineage's first file's optimizer steps (rounded "
+        "down), at most warmup_steps; fixed when the lineage starts and never repeated. By steps, "
+        "as HF/LLaMA-Factory's warmup_ratio, because the LR moves per optimizer step: a 300-row "
+        "first file of a few steps then trains nearly all of them at full LR, where a fixed 100 "
+        "would keep all of them near zero. 1.0 = warmup_steps unless the first file is shorter; "
+        "0 = no warmup.",
+    )
     horizon_tokens: int = Field(
         50_000_000,
         ge=1,
