@@ -161,6 +161,36 @@ class DataConfig(Section):
         return roles
 
 
+class EarlyStoppingConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Stop a file's training when its metric stops improving, and keep the best "
+        "checkpoint (not the last) as the lineage's state.",
+    )
+    metric: str = Field(
+        "val_loss",
+        description="val_loss (held-out loss, every eval.val_every steps) or preview.<name>: a "
+        "live-preview metric (every eval.live_every steps), e.g. preview.solved_share, "
+        "preview.loss; loss-like metrics are lower-is-better.",
+    )
+    patience: int = Field(
+        3,
+        ge=1,
+        description="Evaluations in a row without an improvement of more than min_delta before "
+        "the file stops.",
+    )
+    min_delta: float = Field(
+        0.0, ge=0.0, description="Smallest change of the metric that counts as an improvement."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric != "val_loss" and not (metric.startswith("preview.") and len(metric) > 8):
+            raise ValueError("expected val_loss or preview.<metric> (e.g. preview.solved_share)")
+        return metric
+
+
 class TrainingConfig(Section):
     method: Literal["lora", "qlora", "full"] = Field("lora", description="Fine-tuning method.")
     lora_targets: list[str] | Literal["all-linear"] = Field(
@@ -236,6 +266,10 @@ class TrainingConfig(Section):
         default_factory=list, description="Trackers passed to the Trainer (tensorboard, wandb...)."
     )
     epochs_per_file: int = Field(1, ge=1, description="Passes over each file.")
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=EarlyStoppingConfig,
+        description="Early stopping within each file, counted in evaluations.",
+    )
 
 
 class AlertsConfig(Section):

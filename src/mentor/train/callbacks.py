@@ -344,4 +344,9 @@ def run_callbacks(
         job_id=job_id,
     )
     monitor = MonitorCallback(ctx.ws, ctx.cfg, folder, status=status, job_id=job_id)
-    return [LineageCallback(ctx), preview, monitor]
+    out: list[Any] = [LineageCallback(ctx), preview, monitor]
+    if ctx.cfg.training.early_stopping.enabled:  # last: it has the final word on saving
+        from mentor.train.early_stop import EarlyStoppingCallback
+
+        out.append(EarlyStoppingCallback(ctx, preview))
+    return out
