@@ -97,6 +97,26 @@ def train(
         bool, typer.Option("--force", help="Train a file again even if already trained.")
     ] = False,
     on_overlength: OverlengthOption = None,
+    early_stopping: Annotated[
+        int | None,
+        typer.Option(
+            "--early-stopping",
+            metavar="PATIENCE",
+            help="Stop a file after PATIENCE evaluations without improvement and keep its best "
+            "checkpoint (training.early_stopping; 0 = off).",
+        ),
+    ] = None,
+    es_metric: Annotated[
+        str | None,
+        typer.Option(
+            "--early-stopping-metric",
+            help="val_loss or preview.<metric> (training.early_stopping.metric).",
+        ),
+    ] = None,
+    min_delta: Annotated[
+        float | None,
+        typer.Option("--min-delta", help="Smallest improvement (training.early_stopping)."),
+    ] = None,
     json_out: JsonOption = False,
     set_: SetOption = None,
 ) -> None:
@@ -105,7 +125,16 @@ def train(
 
     app = state(ctx)
     ws = app.workspace()
-    cfg = app.config(set_)
+    es_flags = []
+    if early_stopping is not None:
+        es_flags.append(f"training.early_stopping.enabled={str(early_stopping > 0).lower()}")
+        if early_stopping > 0:
+            es_flags.append(f"training.early_stopping.patience={early_stopping}")
+    if es_metric is not None:
+        es_flags.append(f"training.early_stopping.metric={es_metric}")
+    if min_delta is not None:
+        es_flags.append(f"training.early_stopping.min_delta={min_delta}")
+    cfg = app.config([*es_flags, *(set_ or [])])
     outcomes = []
     for f in files:
         with progress_bar(disable=json_out) as bar:

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -322,8 +321,9 @@ def preview_probes(report: ValidationReport, heldout: list[int]) -> list[dict[st
     """What live previews ask: None = the SYLLO probe split (never trained on) for SYLLO data,
     else this file's held-out rows (empty: previews off, nothing is held out to ask)."""
     assert report.parsed is not None
-    held = [json.loads(report.parsed.raw[i]) for i in heldout]
-    sample = held or [json.loads(raw) for raw in report.parsed.raw[:1]]
+    parsed = report.parsed
+    held = [parsed.row_json(i) for i in heldout]
+    sample = held or [parsed.row_json(0) for _ in parsed.raw[:1]]
     return None if sample and is_syllo(items_from_rows(sample)) else held
 
 
@@ -344,4 +344,9 @@ def run_callbacks(
         job_id=job_id,
     )
     monitor = MonitorCallback(ctx.ws, ctx.cfg, folder, status=status, job_id=job_id)
-    return [LineageCallback(ctx), preview, monitor]
+    out: list[Any] = [LineageCallback(ctx), preview, monitor]
+    if ctx.cfg.training.early_stopping.enabled:  # last: it has the final word on saving
+        from mentor.train.early_stop import EarlyStoppingCallback
+
+        out.append(EarlyStoppingCallback(ctx, preview))
+    return out

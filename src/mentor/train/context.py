@@ -60,6 +60,8 @@ class RunContext:
     restore_rng: str | None = field(init=False)  # checkpoint whose RNG the first step restores
     action: str | None = None  # pause | stop | skip, once acted on
     sigterm: bool = False
+    stopper: Any = None  # the EarlyStopper when training.early_stopping is on
+    early_stop: dict[str, Any] | None = None  # why and where early stopping ended the file
     last_loss: float | None = None
     last_val: float | None = None
     val_at_step: int | None = None
@@ -221,9 +223,12 @@ class RunContext:
         )
 
     def _finished(self, path: Path) -> TrainOutcome:
+        kept = self.keep_best(path)
         step, entry = int(self.lineage["global_step"]), self.entry
         status = ENDED[self.action]
-        if self.action is None:
+        if kept is not None:
+            message = kept
+        elif self.action is None:
             message = (
                 f"{path.name}: trained {self.rows_trained} rows in {step - self.start_step} steps"
             )
@@ -232,6 +237,8 @@ class RunContext:
                 f"{path.name}: {status} at row {entry['next_row']}/{self.rows_total}, step {step}"
             )
         metrics = {**self.summary_metrics(), "mem_gib": mem_gib()}
+        if self.early_stop is not None:
+            metrics["early_stop"] = self.early_stop
         kv.put(self.conn, kv.Key.TRAIN_TOKENS_PER_S, str(metrics["tokens_per_s"]))
         outcome = TrainOutcome(
             status,
@@ -246,6 +253,50 @@ class RunContext:
             message=message,
         )
         return self.run.finish(outcome)
+
+    def keep_best(self, path: Path) -> str | None:
+        """With early stopping, the file ends at its best checkpoint, not its last step: the
+        saved state (``ws.current``, the best) closes the file as completed there, the rows after
+        it are not counted (nor in the ledger: no checkpoint covered them) and an event says why.
+        Returns the outcome's message, or None when the last step is the one kept."""
+        step = int(self.lineage["global_step"])
+        stopper = self.stopper
+        if stopper is None or stopper.best_step is None or self.action is not None:
+            return None
+        if self.ckpt_step == step:
+            return None  # the last step was the best and is checkpointed
+        saved = lineage.read_state(self.ws)
+        assert saved is not None  # the best was checkpointed
+        info = self.early_stop or {
+            "stopped_at": None,
+            "metric": self.cfg.training.early_stopping.metric,
+            **stopper.to_dict(),
+        }
+        kept, rows = int(saved["global_step"]), self.rows_total
+        info = {**info, "kept_step": kept, "last_step": step}
+        entry = dict(saved["files"][self.file_hash], status="completed", early_stop=info)
+        saved["files"][self.file_hash] = entry
+        lineage.write_state(self.ws, saved)
+        self.lineage = saved
+        self.rows_trained -= sum(len(r) for _, r in self.uncommitted)
+        self.uncommitted = []
+        self.early_stop = info
+        best = f"{info['metric']}={stopper.best:.4g} at step {kept}"
+        if info["stopped_at"] is not None:
+            why = (
+                f"no improvement of {info['metric']} by more than {stopper.min_delta:g} in "
+                f"{stopper.patience} evaluation(s); stopped at step {step}"
+            )
+            kind = "train.early_stopped"
+        else:
+            why = f"the file ended at step {step} below its best"
+            kind = "train.kept_best"
+        msg = (
+            f"{path.name}: {why}; kept the best checkpoint ({best}): rows up to "
+            f"{entry['next_row']}/{rows} trained, the lineage continues from step {kept}"
+        )
+        self.run.event(kind, msg, **info)
+        return msg
 
     def _stopped_on_nan(self, path: Path) -> TrainOutcome:
         """The loss became NaN/Inf: the update was not kept; the last checkpoint stands."""

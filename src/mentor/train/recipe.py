@@ -25,6 +25,7 @@ from mentor.store import connect
 from mentor.train import lineage
 from mentor.train.context import RunContext
 from mentor.train.run_folder import TrainOutcome, TrainRun, new_run_id, reconcile
+from mentor.train.schedule import lineage_warmup
 
 
 def train_file(
@@ -69,6 +70,8 @@ def train_file(
 
         t = cfg.training
         steps = math.ceil(math.ceil(len(plan.packs) / t.batch_size) / t.grad_accum)
+        if not resume:  # a new lineage: its warmup is sized to its first file, once
+            state["warmup_steps"] = lineage_warmup(t, steps)
         run = TrainRun(ws, conn, new_run_id(ws, report.file_hash), job_id, path, started)
         run.start(cfg, state, plan, steps=steps, device=device)
         if not plan.packs:

@@ -264,7 +264,11 @@ def build_trainer(
         data_collator=(PackedCollator if plan.packing else PaddedCollator)(ctx.pad_id),
         processing_class=tokenizer,  # checkpoints carry the tokenizer: current/ loads on its own
         callbacks=[*run_callbacks(ctx, report, tokenizer, status), *extra],
-        schedule=LineageSchedule.from_config(cfg.training, tokens=int(ctx.lineage["tokens"])),
+        schedule=LineageSchedule.from_config(
+            cfg.training,
+            tokens=int(ctx.lineage["tokens"]),
+            warmup_steps=ctx.lineage.get("warmup_steps"),
+        ),
         flat_packs=plan.packing and attn in FLAT_PACK_BACKENDS,
         on_oom=ctx.oom_event,
     )
