@@ -124,7 +124,7 @@ def train(
     backend: BackendOption = None,
 ) -> None:
     """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row."""
-    from mentor.train import distributed, train_file
+    from mentor.train import distributed
 
     app = state(ctx)
     ws = app.workspace()
@@ -143,6 +143,8 @@ def train(
             "mentor", args, nproc=nproc, accelerate_config=cfg.training.accelerate_config
         )
         raise typer.Exit(subprocess.run(cmd, check=False).returncode)
+    from mentor.train import train_file  # loads transformers: not in a launching parent
+
     quiet = not ranks.main  # every rank trains; rank 0 reports
     outcomes = []
     for f in files:
