@@ -171,12 +171,10 @@ def merge_book(book: Any, nan_step: int | None) -> tuple[Any, int | None]:
     """Every rank's :class:`~mentor.train.trainer.StepBook` as one (rows of all ranks in rank
     order, each once; the furthest position; summed counts; the mean loss, as the Trainer logs
     it) and the NaN step if any rank saw one."""
-    from mentor.train.trainer import StepBook
-
     parts = gather((book.rows, book.end, book.loss, book.tokens, book.labels, book.slots, nan_step))
     rows = list(dict.fromkeys(r for p in parts for r in p[0]))
     nans = [p[6] for p in parts if p[6] is not None]
-    merged = StepBook(
+    merged = type(book)(
         rows,
         max(p[1] for p in parts),
         sum(p[2] for p in parts) / len(parts),

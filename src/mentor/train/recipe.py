@@ -73,7 +73,7 @@ def train_file(
     conn = distributed.main_first(ranks.main, lambda first: connect(ws.db))
     try:
         state, resume, run_id = distributed.from_main(
-            _open(ws, conn, cfg, report.file_hash) if ranks.main else (None, False, "")
+            _open(ws, conn, cfg, report.file_hash) if ranks.main else ({}, False, "")
         )
         plan = lineage.plan_file(state, report, cfg, path.name, force)
         if plan.done_before:
@@ -82,7 +82,9 @@ def train_file(
         state["current_file"] = report.file_hash
 
         t = cfg.training
-        steps = distributed.optimizer_steps(len(plan.packs), t.batch_size, t.grad_accum, ranks.world)
+        steps = distributed.optimizer_steps(
+            len(plan.packs), t.batch_size, t.grad_accum, ranks.world
+        )
         run = TrainRun(ws, conn, run_id, job_id, path, started)
         if ranks.main:
             run.start(cfg, state, plan, steps=steps, device=device)
