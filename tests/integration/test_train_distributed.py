@@ -12,9 +12,9 @@ steps of a global batch of 2 sequences:
 What it proves: the pause reached both ranks at the same step (each rank's own outcome says
 paused at step 2, and the launch ended instead of hanging in an all-reduce); the 2-rank loss
 curve of steps 1-4, across the pause, matches the 1-process curve within ``REL_TOL`` relative
-(only the order of float sums differs: measured about 1e-7); the ledger holds the same rows at
-the same steps and the lineage the same token counts (rank 0 records every rank's rows); the
-final adapters agree; rank 0 alone printed the CLI's JSON.
+(only the order of float sums may differ; here the curves are equal to the last bit); the
+ledger holds the same rows at the same steps and the lineage the same token counts (rank 0
+records every rank's rows); the final adapters agree; rank 0 alone printed the CLI's JSON.
 """
 
 from __future__ import annotations

@@ -125,8 +125,9 @@ def run_train(
     ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace, fn: Callable[..., Any]
 ) -> dict[str, Any]:
     read = control.training_reader(ws, parent=args.parent)
-    if args.daemon is not None:  # a rank under torchrun: args.parent is the agent
-        read = distributed.watch_daemon(read, args.parent, args.daemon)
+    daemon = getattr(args, "daemon", None)
+    if daemon is not None:  # a rank under torchrun: args.parent is the agent
+        read = distributed.watch_daemon(read, args.parent, daemon)
     if not distributed.ranks().main:
         out = fn(ws, cfg, Path(args.path), job_id=args.job, control=read)
         return _outcome_dict(out)
