@@ -270,6 +270,21 @@ class TrainingConfig(Section):
         default_factory=EarlyStoppingConfig,
         description="Early stopping within each file, counted in evaluations.",
     )
+    gpus: int = Field(
+        1,
+        ge=1,
+        description="Processes (one per GPU) that train together with DDP through torchrun; "
+        "on a CPU, processes on the gloo backend. The global batch is batch_size x gpus x "
+        "grad_accum.",
+    )
+    ddp_backend: Literal["auto", "nccl", "gloo"] = Field(
+        "auto", description="Process-group backend with gpus > 1: auto = NCCL on CUDA, else gloo."
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description="An accelerate config file (FSDP, DeepSpeed...): with gpus > 1 the ranks "
+        "start through `accelerate launch --config_file` with it, passed as is.",
+    )
 
 
 class AlertsConfig(Section):

@@ -25,7 +25,7 @@ from mentor.models.nll import row_nll
 from mentor.paths import Workspace
 from mentor.store import kv
 from mentor.store.events import emit
-from mentor.train import lineage
+from mentor.train import distributed, lineage
 from mentor.train.run_folder import Status, TrainOutcome, TrainRun, mem_gib
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class RunContext:
     steps_total: int  # optimizer steps this call trains
     control: Callable[[], str | None]
     progress: Callable[[dict[str, Any]], None] | None = None
+    main: bool = True  # rank 0 (or the only process): the one that writes (train.distributed)
     trainer: Any = None
     uncommitted: list[tuple[int, list[int]]] = field(default_factory=list)  # (step, rows)
     start_step: int = field(init=False)  # the lineage's step when this call started
@@ -74,8 +75,9 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.start_step = self.ckpt_step = int(self.lineage["global_step"])
-        rng = self.ws.current / "rng_state.pth"  # a resumed lineage's checkpoint
-        self.restore_rng = str(self.ws.current) if rng.is_file() else None
+        # a resumed lineage's checkpoint: rng_state.pth, or rng_state_<rank>.pth after DDP
+        rng = any(self.ws.current.glob("rng_state*.pth"))
+        self.restore_rng = str(self.ws.current) if rng else None
 
     @property
     def entry(self) -> dict[str, Any]:
@@ -87,9 +89,10 @@ class RunContext:
         files[self.file_hash] = dict(files[self.file_hash], **fields)
 
     def poll(self) -> str | None:
-        """The control request to act on now (SIGTERM counts as stop)."""
-        if self.sigterm:
-            return "stop"
+        """The control request to act on now (SIGTERM counts as stop), the same on every rank."""
+        return distributed.agree("stop" if self.sigterm else self._requested())
+
+    def _requested(self) -> str | None:
         try:
             action = self.control()
         except Exception as err:  # a broken control source must not kill training
@@ -139,7 +142,7 @@ class RunContext:
     def validate(self, model: Any, step: int) -> None:
         """Token-weighted loss on every held-out row, whole (no truncation), with the training
         mask (answer tokens only)."""
-        if not self.heldout:
+        if not self.heldout or not self.main:
             return
         ids, labels = self.data
         collate = PaddedCollator(self.pad_id)
@@ -239,7 +242,8 @@ class RunContext:
         metrics = {**self.summary_metrics(), "mem_gib": mem_gib()}
         if self.early_stop is not None:
             metrics["early_stop"] = self.early_stop
-        kv.put(self.conn, kv.Key.TRAIN_TOKENS_PER_S, str(metrics["tokens_per_s"]))
+        if self.main:
+            kv.put(self.conn, kv.Key.TRAIN_TOKENS_PER_S, str(metrics["tokens_per_s"]))
         outcome = TrainOutcome(
             status,
             self.run.run_id,
@@ -252,7 +256,7 @@ class RunContext:
             metrics=metrics,
             message=message,
         )
-        return self.run.finish(outcome)
+        return self.run.finish(outcome) if self.main else outcome
 
     def keep_best(self, path: Path) -> str | None:
         """With early stopping, the file ends at its best checkpoint, not its last step: the
@@ -306,7 +310,8 @@ class RunContext:
             msg += f" and the last good checkpoint (step {kept}) is kept in {ws.current}"
         else:
             msg += ", nothing was kept"
-        self.run.event("train.nan", msg, level="error", step=nan)
+        if self.main:
+            self.run.event("train.nan", msg, level="error", step=nan)
         saved = lineage.read_state(ws) or {}
         outcome = TrainOutcome(
             "failed",
@@ -320,7 +325,7 @@ class RunContext:
             metrics={**self.summary_metrics(), "mem_gib": mem_gib()},
             message=msg,
         )
-        return self.run.finish(outcome, kept_step=kept)
+        return self.run.finish(outcome, kept_step=kept) if self.main else outcome
 
     @contextlib.contextmanager
     def stop_on_sigterm(self) -> Iterator[None]:

@@ -13,6 +13,7 @@
 The data order needs no override: the dataset holds this file's packs from the saved row in the
 seeded order, ``train_sampling_strategy="sequential"`` keeps that order, and
 ``ignore_data_skip=True`` stops the Trainer from fast-forwarding by the old step count.
+With several ranks accelerate deals the micro-batches out in turn (:mod:`mentor.train.distributed`).
 """
 
 from __future__ import annotations
@@ -188,9 +189,11 @@ def training_args(
     lineage callback asks for)."""
     from transformers import TrainingArguments
 
+    from mentor.train import distributed
     from mentor.train.model import resolve_bf16
 
     t = cfg.training
+    multi = distributed.ranks().multi
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size,
@@ -223,6 +226,10 @@ def training_args(
         use_cache=False,
         logging_nan_inf_filter=False,
         label_names=["labels"],
+        ddp_backend=distributed.backend_for(t.ddp_backend, device.startswith("cuda"))
+        if multi
+        else None,
+        ddp_find_unused_parameters=False if multi and t.method != "full" else None,
     )
 
 
