@@ -120,7 +120,7 @@ class LineageCallback(TrainerCallback):  # type: ignore[misc]
         the state's ``ledger_tail`` on the next start)."""
         ctx = self.ctx
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-        tail = ledger_tail(ctx.run.run_id, ctx.file_hash, ctx.uncommitted)
+        tail = ledger_tail(ctx.run.run_id, ctx.file_hash, ctx.uncommitted, ctx.replay)
         lineage = dict(ctx.lineage, ledger_tail=tail)
         commit_checkpoint(ctx.ws, folder, lineage)
         write_ledger(ctx.conn, int(ctx.lineage["lineage_id"]), tail)

@@ -54,6 +54,7 @@ class RunContext:
     control: Callable[[], str | None]
     progress: Callable[[dict[str, Any]], None] | None = None
     trainer: Any = None
+    replay: Any = None  # the ReplaySet mixed into this run (train.replay), None without replay
     uncommitted: list[tuple[int, list[int]]] = field(default_factory=list)  # (step, rows)
     start_step: int = field(init=False)  # the lineage's step when this call started
     ckpt_step: int = field(init=False)  # the step of the last checkpoint

@@ -22,7 +22,7 @@ from mentor.data.packing import pad_id
 from mentor.data.validate import ValidationReport, validate_file
 from mentor.paths import Workspace
 from mentor.store import connect
-from mentor.train import lineage
+from mentor.train import lineage, replay
 from mentor.train.context import RunContext
 from mentor.train.run_folder import TrainOutcome, TrainRun, new_run_id, reconcile
 
@@ -66,6 +66,8 @@ def train_file(
             return _done_before(path, report.file_hash, plan.entry, int(state["global_step"]))
         state["files"][report.file_hash] = plan.entry
         state["current_file"] = report.file_hash
+        rs = replay.load(ws, conn, cfg, state, report, plan, tokenizer)
+        plan = replay.mix(plan, rs, cfg.training.max_length)
 
         t = cfg.training
         steps = math.ceil(math.ceil(len(plan.packs) / t.batch_size) / t.grad_accum)
@@ -82,12 +84,18 @@ def train_file(
             lineage=state,
             file_hash=report.file_hash,
             heldout=plan.heldout,
-            data=(report.dataset["input_ids"], report.dataset["labels"]),
+            data=(report.dataset["input_ids"], report.dataset["labels"])
+            if rs is None
+            else (
+                replay.Rows(report.dataset["input_ids"], rs.input_ids, rs.base),
+                replay.Rows(report.dataset["labels"], rs.labels, rs.base),
+            ),
             pad_id=pad_id(tokenizer),
             rows_total=len(plan.order),
             steps_total=steps,
             control=control or control_channel.training_reader(ws, since=started),
             progress=progress,
+            replay=rs,
         )
         trainer = build_trainer(
             ctx,
