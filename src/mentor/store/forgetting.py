@@ -101,7 +101,9 @@ def reference(
     return _row(r) if r is not None else None
 
 
-def get(conn: sqlite3.Connection, lineage_id: int, version: str, file_hash: str) -> ForgetRow | None:
+def get(
+    conn: sqlite3.Connection, lineage_id: int, version: str, file_hash: str
+) -> ForgetRow | None:
     r = conn.execute(
         "SELECT * FROM forgetting WHERE lineage_id = ? AND version = ? AND file_hash = ?",
         (lineage_id, version, file_hash),

@@ -84,12 +84,7 @@ def train_file(
             lineage=state,
             file_hash=report.file_hash,
             heldout=plan.heldout,
-            data=(report.dataset["input_ids"], report.dataset["labels"])
-            if rs is None
-            else (
-                replay.Rows(report.dataset["input_ids"], rs.input_ids, rs.base),
-                replay.Rows(report.dataset["labels"], rs.labels, rs.base),
-            ),
+            data=replay.data(report, rs),
             pad_id=pad_id(tokenizer),
             rows_total=len(plan.order),
             steps_total=steps,

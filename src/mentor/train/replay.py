@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mentor.config import Config
 from mentor.data.packing import Pack, one_per_pack, pack_greedy
@@ -44,7 +44,7 @@ def find_file(
     by_name: list[Path] = [Path(p) for p in extra]
     if name:
         flat = Path(name).name
-        by_name += sorted(ws.done.glob(f"*{flat}"), reverse=True) + [ws.inbox / flat]
+        by_name += [*sorted(ws.done.glob(f"*{flat}"), reverse=True), ws.inbox / flat]
     seen: set[Path] = set()
     for p in [*by_name, *sorted(ws.done.glob("*.jsonl"), reverse=True)]:
         if p in seen or not p.is_file():
@@ -80,6 +80,14 @@ class Rows:
 
     def __len__(self) -> int:
         return self.base + len(self.extra)
+
+
+def data(report: ValidationReport, rs: ReplaySet | None) -> Any:
+    """``(input_ids, labels)`` the trainer indexes: the file's, then the replayed rows'."""
+    ids, labels = report.dataset["input_ids"], report.dataset["labels"]
+    if rs is None:
+        return ids, labels
+    return Rows(ids, rs.input_ids, rs.base), Rows(labels, rs.labels, rs.base)
 
 
 def _candidates(
@@ -122,7 +130,9 @@ def load(
         name = state["files"].get(h, {}).get("name")
         path = find_file(ws, h, name)
         if path is None:
-            log.warning("replay: %s (%s) not found in %s; its rows are not replayed", name, h[:12], ws.done)
+            log.warning(
+                "replay: %s (%s) not found in %s; its rows are not replayed", name, h[:12], ws.done
+            )
             continue
         rep = validate_file(ws, cfg, path, tokenizer=tokenizer, write_quarantine=False)
         tokens[h] = rep.dataset
@@ -150,7 +160,7 @@ def mix(plan: FilePlan, rs: ReplaySet | None, max_length: int) -> FilePlan:
     for p in plan.packs:
         packs.append(p)
         rows = [rs.base + k for k in range(due(p.start), due(p.end))]
-        extra = pack_greedy(rows, lengths, max_length) if plan.packing else one_per_pack(rows)
+        extra = pack_greedy(rows, cast(Any, lengths), max_length) if plan.packing else one_per_pack(rows)
         packs += [Pack(e.rows, p.end, p.end) for e in extra]
     plan.packs = packs
     plan.entry["replay_fraction"] = n / (n + total)

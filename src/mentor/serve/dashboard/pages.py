@@ -30,6 +30,7 @@ PAGES = {
     "evolution": "Evolution",
     "evals": "Evals",
     "versions": "Versions",
+    "forgetting": "Forgetting",
     "reports": "Reports",
 }
 CSP = (
