@@ -32,7 +32,10 @@ def main() -> None:
             "id": f"probe-{i:03d}",
             "messages": [
                 {"role": "user", "content": f'Write a sentence that uses the word "{word}".'},
-                {"role": "assistant", "content": sentence[0].upper() + sentence[1:].rstrip(".!? ") + "."},
+                {
+                    "role": "assistant",
+                    "content": sentence[0].upper() + sentence[1:].rstrip(".!? ") + ".",
+                },
             ],
         }
         lines.append(json.dumps(row, ensure_ascii=False))

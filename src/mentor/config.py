@@ -269,7 +269,9 @@ class ForgettingConfig(Section):
         "sample generations per SYLLO file (measured in docs/forgetting.md).",
     )
     rows_per_file: int = Field(
-        64, ge=1, description="Held-out rows scored per earlier file (the same seeded rows each time)."
+        64,
+        ge=1,
+        description="Held-out rows scored per earlier file (the same seeded rows each time).",
     )
     max_files: int = Field(
         8, ge=1, description="Earlier files scored per version (the most recent ones)."

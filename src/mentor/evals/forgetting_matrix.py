@@ -111,7 +111,7 @@ th:first-child,td:first-child{text-align:left}.sig{color:#b00;font-weight:bold}<
 {{ chart | safe }}
 <table><tr><th>file</th><th>trained in</th>{% for v in d.versions %}<th>{{ v }}</th>{% endfor %}</tr>
 {% for f in d.files %}{% set line = d.cells[loop.index0] %}<tr><td>{{ f.name }}</td><td>{{ f.trained_in }}</td>
-{% for c in line %}<td{% if c and c.significant %} class="sig"{% endif %}>{% if c is none %}–{% elif c.delta is none %}{{ '%.3f' % c.loss }}{% else %}{{ '%+.3f' % c.delta }} [{{ '%+.3f' % c.ci[0] }}, {{ '%+.3f' % c.ci[1] }}]{% endif %}</td>{% endfor %}</tr>
+{% for c in line %}<td{% if c and c.significant %} class="sig"{% endif %}>{% if c is none %}–{% elif c.delta is none %}{{ '%.3f' % c.loss }}{% else %}{{ '%+.3f' % c.delta }}{% if c.ci %} [{{ '%+.3f' % c.ci[0] }}, {{ '%+.3f' % c.ci[1] }}]{% endif %}{% endif %}</td>{% endfor %}</tr>
 {% endfor %}</table></body></html>
 """
 

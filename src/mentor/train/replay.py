@@ -160,7 +160,11 @@ def mix(plan: FilePlan, rs: ReplaySet | None, max_length: int) -> FilePlan:
     for p in plan.packs:
         packs.append(p)
         rows = [rs.base + k for k in range(due(p.start), due(p.end))]
-        extra = pack_greedy(rows, cast(Any, lengths), max_length) if plan.packing else one_per_pack(rows)
+        extra = (
+            pack_greedy(rows, cast(Any, lengths), max_length)
+            if plan.packing
+            else one_per_pack(rows)
+        )
         packs += [Pack(e.rows, p.end, p.end) for e in extra]
     plan.packs = packs
     plan.entry["replay_fraction"] = n / (n + total)
