@@ -39,14 +39,14 @@ def matrix(conn: sqlite3.Connection, lineage_id: int | None = None) -> dict[str,
     for h in order:
         line: list[dict[str, Any] | None] = []
         for v in versions:
-            r = at.get((h, v))
-            m = r.metrics if r is not None else {}
+            got = at.get((h, v))
+            m = got.metrics if got is not None else {}
             line.append(
                 None
-                if r is None
+                if got is None
                 else {
-                    "loss": r.loss,
-                    "n": r.n,
+                    "loss": got.loss,
+                    "n": got.n,
                     "delta": m.get("delta"),
                     "ci": m.get("ci"),
                     "p_value": m.get("p_value"),
