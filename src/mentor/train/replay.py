@@ -39,12 +39,16 @@ log = logging.getLogger(__name__)
 def find_file(
     ws: Workspace, file_hash: str, name: str | None, extra: Iterable[Path] = ()
 ) -> Path | None:
-    """The file with this content hash: ``extra`` paths first, then ``data/done/`` (archived as
-    ``<stamp>_<name>``) and the inbox by name, then any file in ``data/done/``."""
+    """The file with this content hash: ``extra`` paths first, then ``data/processing/``,
+    ``data/done/`` and the inbox by name, then any file in ``data/done/``."""
     by_name: list[Path] = [Path(p) for p in extra]
-    if name:
+    if name:  # trained as data/processing/<job>_<name>, archived as data/done/<stamp>_<name>
         flat = Path(name).name
-        by_name += [*sorted(ws.done.glob(f"*{flat}"), reverse=True), ws.inbox / flat]
+        bare = flat.split("_", 1)[-1]
+        for d in (ws.data / "processing", ws.done):
+            by_name += sorted(d.glob(f"*{flat}"), reverse=True)
+            by_name += sorted(d.glob(f"*_{bare}"), reverse=True)
+        by_name.append(ws.inbox / flat)
     seen: set[Path] = set()
     for p in [*by_name, *sorted(ws.done.glob("*.jsonl"), reverse=True)]:
         if p in seen or not p.is_file():
