@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict
 
 from mentor.evals.forgetting_matrix import matrix
 from mentor.serve.dashboard.deps import Dash, api_key
@@ -25,6 +26,16 @@ router = APIRouter(
 )
 
 
+class Matrix(BaseModel):
+    """``evals.forgetting_matrix.matrix``: files x versions, a cell per scored pair (or null)."""
+
+    model_config = ConfigDict(extra="allow")
+    lineage_id: int | None
+    versions: list[str]
+    files: list[dict[str, Any]]
+    cells: list[list[dict[str, Any] | None]]
+
+
 def forgetting_data(dash: Dash, lineage: int | None = None) -> dict[str, Any]:
     """The matrix of ``lineage`` (default: the one scored last); empty before any version."""
     conn = connect_readonly(dash.ws.db)
@@ -36,6 +47,6 @@ def forgetting_data(dash: Dash, lineage: int | None = None) -> dict[str, Any]:
         conn.close()
 
 
-@router.get("/forgetting")
+@router.get("/forgetting", response_model=Matrix)
 def forgetting(dash: Dash, lineage: int | None = Query(None)) -> Any:
     return forgetting_data(dash, lineage)
