@@ -122,7 +122,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "reason": decision.reason,
                 "scores": after_b,
             }
-            print(f"replay {f}: {json.dumps(out['conditions'][str(f)]['scores'].get('a.jsonl'))}")
+            c = out["conditions"][str(f)]
+            brief = {k: c["scores"].get(k, {}).get("delta") for k in ("a.jsonl", "general probe")}
+            b_loss = c["scores"].get("b.jsonl", {}).get("loss")
+            print(f"replay {f}: delta {brief}, B loss {b_loss}, check {c['check_seconds']} s")
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)
