@@ -285,6 +285,20 @@ class TrainingConfig(Section):
         description="An accelerate config file (FSDP, DeepSpeed...): with gpus > 1 the ranks "
         "start through `accelerate launch --config_file` with it, passed as is.",
     )
+    replay_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the trained rows that are replayed rows of earlier files of the "
+        "lineage (their trained rows, read back through the ledger from data/done/), mixed into "
+        "the seeded order; 0 = off. Replayed rows are marked in the ledger and never count as "
+        "the new file's progress (docs/forgetting.md: the experiment behind the default).",
+    )
+    replay_files: int = Field(
+        8,
+        ge=1,
+        description="Replay draws from at most this many earlier files (the most recent).",
+    )
 
 
 class AlertsConfig(Section):
@@ -335,6 +349,42 @@ class EvalConfig(Section):
     gate_enabled: bool = Field(True, description="Promote only versions that pass the gate.")
     full_when_idle: bool = Field(True, description="Run the full suite when the daemon is idle.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules.")
+
+
+class ForgettingConfig(Section):
+    enabled: bool = Field(
+        True,
+        description="After each version, score the held-out rows of the lineage's earlier files "
+        "and the general-text probe again (the forgetting matrix, docs/forgetting.md). Cost per "
+        "version on the tiny model: about (max_files + 1) x rows_per_file scored rows plus "
+        "sample generations per SYLLO file (measured in docs/forgetting.md).",
+    )
+    rows_per_file: int = Field(
+        64,
+        ge=1,
+        description="Held-out rows scored per earlier file (the same seeded rows each time).",
+    )
+    max_files: int = Field(
+        8, ge=1, description="Earlier files scored per version (the most recent ones)."
+    )
+    sample: int = Field(
+        8,
+        ge=0,
+        description="Held-out SYLLO rows per file also generated and scored (0 = loss only).",
+    )
+    probe_rows: int = Field(
+        64, ge=0, description="Rows of the shipped general-text probe scored (0 = no probe)."
+    )
+    margin: float = Field(
+        0.05,
+        ge=0.0,
+        description="Allowed rise of an earlier file's (or the probe's) mean per-row held-out "
+        "loss, nats/token, since it was trained; a rise significantly above it refuses promotion.",
+    )
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Significance level of the forgetting gate's paired test."
+    )
+    gate: bool = Field(True, description="Refuse to promote a version that forgot (see margin).")
 
 
 class DaemonConfig(Section):
@@ -567,6 +617,10 @@ class Config(Section):
     data: DataConfig = Field(default_factory=DataConfig, description="Data checks and splits.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="Training.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
+    forgetting: ForgettingConfig = Field(
+        default_factory=ForgettingConfig,
+        description="The forgetting matrix and its gate (docs/forgetting.md).",
+    )
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="Daemon.")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="REST API and dashboard.")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Reports.")

@@ -23,6 +23,7 @@ from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
 from mentor.cli import eval as eval_cmd
 from mentor.cli import export as export_cmd
+from mentor.cli import forgetting as forgetting_cmd
 from mentor.cli import model as model_cmd
 from mentor.cli import queue as queue_cmd
 from mentor.cli import serve as serve_cmd
@@ -80,6 +81,7 @@ def root(
 workspace_cmd.register(app)
 train_cmd.register(app)
 eval_cmd.register(app)
+forgetting_cmd.register(app)
 serve_cmd.register(app)
 dashboard_cmd.register(app)
 daemon_cmd.register(app)

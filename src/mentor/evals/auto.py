@@ -18,6 +18,7 @@ from typing import Any
 from mentor.config import Config
 from mentor.engine.base import Interrupt
 from mentor.errors import MentorError, NotFoundError
+from mentor.evals import forgetting
 from mentor.evals.gate import GateDecision, ScoreSet, gate
 from mentor.evals.results import EvalResult
 from mentor.evals.runner import eval_engine, evaluate
@@ -147,6 +148,10 @@ def after_training(
         decision = gate(gate_on, None, cfg.eval)
     else:
         decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks, interrupt), cfg.eval)
+    decision = forgetting.after_version(
+        ws, cfg, version=spec.version or version, adapter=spec.adapter, engine=engine,
+        decision=decision, job_id=job_id, interrupt=interrupt,
+    )  # fmt: skip
 
     conn = connect(ws.db)
     try:

@@ -35,13 +35,16 @@ def record(
     rows: Iterable[int],
     step: int,
     run_id: str,
+    *,
+    replay: bool = False,
 ) -> None:
-    """Rows trained by optimizer step ``step``."""
+    """Rows trained by optimizer step ``step``; ``replay``: rows of an earlier file replayed
+    while training another one (run ``run_id``), never that file's progress."""
     now = time.time()
     conn.executemany(
-        "INSERT INTO ledger (lineage_id, file_hash, row_index, step, run_id, ts)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(lineage_id, file_hash, int(r), step, run_id, now) for r in rows],
+        "INSERT INTO ledger (lineage_id, file_hash, row_index, step, run_id, ts, replay)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(lineage_id, file_hash, int(r), step, run_id, now, int(replay)) for r in rows],
     )
 
 
@@ -52,12 +55,37 @@ def drop_after(conn: sqlite3.Connection, lineage_id: int, step: int) -> int:
 
 
 def rows(conn: sqlite3.Connection, lineage_id: int, file_hash: str) -> list[int]:
-    """The file's trained rows in the order they were trained."""
+    """The file's trained rows in the order they were trained (its own training, not replay)."""
     return [
         int(r[0])
         for r in conn.execute(
-            "SELECT row_index FROM ledger WHERE lineage_id = ? AND file_hash = ? ORDER BY id",
+            "SELECT row_index FROM ledger WHERE lineage_id = ? AND file_hash = ? AND replay = 0"
+            " ORDER BY id",
             (lineage_id, file_hash),
+        )
+    ]
+
+
+def replayed(conn: sqlite3.Connection, lineage_id: int, file_hash: str) -> list[tuple[int, str]]:
+    """``(row, run_id)`` of the file's rows replayed while other files trained, in order."""
+    return [
+        (int(r[0]), str(r[1]))
+        for r in conn.execute(
+            "SELECT row_index, run_id FROM ledger WHERE lineage_id = ? AND file_hash = ?"
+            " AND replay = 1 ORDER BY id",
+            (lineage_id, file_hash),
+        )
+    ]
+
+
+def trained_files(conn: sqlite3.Connection, lineage_id: int) -> list[str]:
+    """Hashes of the files the lineage trained (not replayed), first trained first."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT file_hash FROM ledger WHERE lineage_id = ? AND replay = 0"
+            " GROUP BY file_hash ORDER BY MIN(id)",
+            (lineage_id,),
         )
     ]
 
@@ -73,7 +101,8 @@ def file_rows(conn: sqlite3.Connection, file_hash: str) -> list[tuple[int, int]]
     return [
         (int(r[0]), int(r[1]))
         for r in conn.execute(
-            "SELECT lineage_id, row_index FROM ledger WHERE file_hash = ? ORDER BY id",
+            "SELECT lineage_id, row_index FROM ledger WHERE file_hash = ? AND replay = 0"
+            " ORDER BY id",
             (file_hash,),
         )
     ]

@@ -121,4 +121,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "forgetting",
+        """
+        CREATE TABLE forgetting (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            lineage_id INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            file_hash TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'file',
+            created_at REAL NOT NULL,
+            n INTEGER NOT NULL,
+            loss REAL,
+            row_losses TEXT NOT NULL DEFAULT '{}',
+            metrics TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (lineage_id, version, file_hash)
+        );
+        CREATE INDEX forgetting_file ON forgetting(lineage_id, file_hash, id);
+
+        ALTER TABLE ledger ADD COLUMN replay INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]

@@ -125,7 +125,7 @@ class LineageCallback(TrainerCallback):  # type: ignore[misc]
             ctx.uncommitted, ctx.ckpt_step = [], int(state.global_step)
             return control
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-        tail = ledger_tail(ctx.run.run_id, ctx.file_hash, ctx.uncommitted)
+        tail = ledger_tail(ctx.run.run_id, ctx.file_hash, ctx.uncommitted, ctx.replay)
         lineage = dict(ctx.lineage, ledger_tail=tail)
         commit_checkpoint(ctx.ws, folder, lineage)
         write_ledger(ctx.conn, int(ctx.lineage["lineage_id"]), tail)

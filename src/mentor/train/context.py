@@ -55,6 +55,7 @@ class RunContext:
     progress: Callable[[dict[str, Any]], None] | None = None
     main: bool = True  # rank 0 (or the only process): the one that writes (train.distributed)
     trainer: Any = None
+    replay: Any = None  # the ReplaySet mixed into this run (train.replay), None without replay
     uncommitted: list[tuple[int, list[int]]] = field(default_factory=list)  # (step, rows)
     start_step: int = field(init=False)  # the lineage's step when this call started
     ckpt_step: int = field(init=False)  # the step of the last checkpoint

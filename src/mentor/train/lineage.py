@@ -165,9 +165,20 @@ def commit_checkpoint(ws: Workspace, folder: Path, state: dict[str, Any]) -> Non
 # --------------------------------------------------------------------------- ledger
 
 
-def ledger_tail(run_id: str, file_hash: str, steps: list[tuple[int, list[int]]]) -> dict[str, Any]:
-    """The rows a checkpoint covers since the previous one: ``[(step, rows)]`` of one run."""
-    return {"run_id": run_id, "file_hash": file_hash, "steps": [[s, r] for s, r in steps]}
+def ledger_tail(
+    run_id: str, file_hash: str, steps: list[tuple[int, list[int]]], replay: Any = None
+) -> dict[str, Any]:
+    """The rows a checkpoint covers since the previous one: ``[(step, rows)]`` of one run.
+
+    With ``replay`` (a :class:`~mentor.train.replay.ReplaySet`), dataset indices of replayed
+    rows go to ``replay`` as ``[step, [[file_hash, row], ...]]``: the ledger records them under
+    their own file, marked, never as this file's rows.
+    """
+    if replay is None:
+        return {"run_id": run_id, "file_hash": file_hash, "steps": [[s, r] for s, r in steps]}
+    own = [[s, [x for x in r if replay.source(x) is None]] for s, r in steps]
+    other = [[s, [list(replay.source(x)) for x in r if replay.source(x)]] for s, r in steps]
+    return {"run_id": run_id, "file_hash": file_hash, "steps": own, "replay": other}
 
 
 def write_ledger(conn: sqlite3.Connection, lineage_id: int, tail: dict[str, Any] | None) -> int:
@@ -183,6 +194,12 @@ def write_ledger(conn: sqlite3.Connection, lineage_id: int, tail: dict[str, Any]
                     conn, lineage_id, tail["file_hash"], rows, int(step), tail["run_id"]
                 )
                 n += len(rows)
+        for step, pairs in tail.get("replay") or []:
+            if int(step) > last:
+                for h, r in pairs:
+                    lineage_rows.record(
+                        conn, lineage_id, h, [r], int(step), tail["run_id"], replay=True
+                    )
     return n
 
 

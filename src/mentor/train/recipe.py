@@ -22,7 +22,7 @@ from mentor.data.validate import ValidationReport, validate_file
 from mentor.errors import ConfigError
 from mentor.paths import Workspace
 from mentor.store import connect
-from mentor.train import distributed, lineage
+from mentor.train import distributed, lineage, replay
 from mentor.train.context import RunContext
 from mentor.train.run_folder import TrainOutcome, TrainRun, new_run_id, reconcile
 from mentor.train.schedule import lineage_warmup
@@ -88,6 +88,8 @@ def train_file(
             return _done_before(path, report.file_hash, plan.entry, int(state["global_step"]))
         state["files"][report.file_hash] = plan.entry
         state["current_file"] = report.file_hash
+        rs = replay.load(ws, conn, cfg, state, report, plan, tokenizer)
+        plan = replay.mix(plan, rs, cfg.training.max_length)
 
         t = cfg.training
         steps = distributed.optimizer_steps(
@@ -109,13 +111,14 @@ def train_file(
             lineage=state,
             file_hash=report.file_hash,
             heldout=plan.heldout,
-            data=(report.dataset["input_ids"], report.dataset["labels"]),
+            data=replay.data(report, rs),
             pad_id=pad_id(tokenizer),
             rows_total=len(plan.order),
             steps_total=steps,
             control=_control(ranks.main, control, ws, started),
             progress=progress if ranks.main else None,
             main=ranks.main,
+            replay=rs,
         )
         trainer = build_trainer(
             ctx,

@@ -85,3 +85,23 @@ def test_sync_ledger_keeps_exactly_the_rows_of_the_checkpoint(tmp_path: Path) ->
     lineage.sync_ledger(conn, state)  # idempotent
     assert lineage_rows.rows(conn, lid, "f" * 64) == [0, 1, 2, 3, 4, 5, 6]
     assert lineage_rows.last_step(conn, lid) == 4
+
+
+def test_replay_packs_follow_their_own_pack_and_a_resume_rebuilds_them() -> None:
+    """Replayed rows never move the file's position and depend only on it (issue 15)."""
+    from mentor.data.packing import one_per_pack
+    from mentor.train.lineage import FilePlan
+    from mentor.train.replay import ReplaySet, mix
+
+    order = list(range(10))
+    rs = ReplaySet(100, [("e" * 64, r) for r in range(5)], [[1, 2]] * 5, [[1, 2]] * 5)
+
+    def plan(next_row: int) -> FilePlan:
+        return FilePlan({}, [], order, one_per_pack(order[next_row:], offset=next_row), False)
+
+    full = mix(plan(0), rs, 64).packs
+    assert [p.rows[0] for p in full if p.rows[0] < 100] == order  # own rows, in order, once
+    assert sum(p.rows[0] >= 100 for p in full) == 5  # f = 1/3: one replayed row per 2 own
+    assert all(p.start == p.end for p in full if p.rows[0] >= 100)  # no progress
+    resumed = mix(plan(4), rs, 64).packs
+    assert resumed == [p for p in full if p.start >= 4 and not (p.start == p.end == 4)]

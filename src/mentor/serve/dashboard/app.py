@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mentor.config import Config
 from mentor.paths import Workspace
-from mentor.serve.dashboard import api, pages
+from mentor.serve.dashboard import api, forgetting, pages
 from mentor.serve.dashboard.deps import Dashboard
 from mentor.serve.errors import install_error_handlers
 
@@ -19,6 +19,7 @@ def mount_dashboard(app: FastAPI, ws: Workspace, cfg: Config) -> None:
     app.state.dashboard = Dashboard.build(ws, cfg)
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(forgetting.router)
 
 
 def create_dashboard_app(ws: Workspace, cfg: Config) -> FastAPI:

@@ -48,6 +48,7 @@ PAGES: dict[str, Page] = {
         Page("compare", "Compare", ("analysis.js",)),
         Page("evals", "Evals"),
         Page("versions", "Versions"),
+        Page("forgetting", "Forgetting"),
         Page("reports", "Reports"),
     )
 }

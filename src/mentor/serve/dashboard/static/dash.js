@@ -264,13 +264,22 @@
     }));
   }
 
+  async function forgettingPage() {
+    const d = await get("/forgetting");
+    const z = d.cells.map((line) => line.map((c) => (c && c.delta != null ? c.delta : null)));
+    const text = d.cells.map((line) => line.map((c) => (c && c.delta != null ? fmt(c.delta, 3) + (c.significant ? "*" : "") : "")));
+    chart("forgetting-chart", [{ type: "heatmap", z: z, x: d.versions, y: d.files.map((f) => f.name), text: text, texttemplate: "%{text}", colorscale: "RdBu", reversescale: true, zmid: 0 }],
+      { xaxis: { title: { text: "version" } }, yaxis: { autorange: "reversed" }, margin: { l: 160, r: 15, t: 10, b: 35 } });
+    fillTable("forgetting", d.files.map((f, i) => [f.name, f.trained_in, ...d.cells[i].map((c) => (c == null ? "–" : c.delta == null ? fmt(c.loss, 3) : fmt(c.delta, 3) + (c.significant ? " *" : "")))]));
+  }
+
   // ---------------------------------------------------------------- the page registry
   // A page's handler redraws it; pages in their own script (analysis.js, ...) register theirs
   // through window.mentorDash before the first tick (every script has run by DOMContentLoaded).
   const handlers = {};
   function register(page, fn, pollMs) { handlers[page] = { fn: fn, pollMs: pollMs || POLL_MS }; }
   [["overview", overview], ["live", live], ["evolution", evolution], ["evals", evalsPage],
-    ["versions", versionsPage], ["reports", reportsPage]].forEach(([p, fn]) => register(p, fn));
+    ["versions", versionsPage], ["forgetting", forgettingPage], ["reports", reportsPage]].forEach(([p, fn]) => register(p, fn));
   function report(err) { setText("updated", "update failed: " + err.message); }
   async function tick() {
     const h = handlers[PAGE];
