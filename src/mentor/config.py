@@ -248,7 +248,16 @@ class EvalConfig(Section):
 
 class DaemonConfig(Section):
     settle_seconds: float = Field(
-        2.0, ge=0.0, description="A file is taken once size and mtime are unchanged this long."
+        2.0,
+        ge=0.0,
+        description="An inbox file is taken once it ends with a newline, no writer holds it "
+        "open, and its size and mtime are unchanged this long.",
+    )
+    incomplete_grace_seconds: float = Field(
+        120.0,
+        ge=0.0,
+        description="An inbox file unchanged this long is taken even without a final newline or "
+        "a seen close (validation judges it); 0 = never.",
     )
     poll_seconds: float = Field(1.0, gt=0.0, description="Polling fallback interval.")
     default_priority: Literal["high", "normal", "low"] = Field(

@@ -64,7 +64,9 @@ class Daemon:
             d.mkdir(parents=True, exist_ok=True)
         self.conn = connect(ws.db)
         self.launcher = launcher or Launcher(ws, self.overrides)
-        self.inbox = Inbox(ws.inbox, self.cfg.daemon.settle_seconds)
+        self.inbox = Inbox(
+            ws.inbox, self.cfg.daemon.settle_seconds, self.cfg.daemon.incomplete_grace_seconds
+        )
         self.watch = watch
         self.tick = tick
         self.lock = PidLock(ws)
@@ -268,6 +270,7 @@ class Daemon:
         self.cfg = config_mod.load(self.ws.config_file, self.overrides)
         self.flow.cfg = self.idle.cfg = self.cfg
         self.inbox.settle = self.cfg.daemon.settle_seconds
+        self.inbox.grace = self.cfg.daemon.incomplete_grace_seconds
 
     def _take_inbox(self, now: float) -> None:
         for path in self.inbox.settled(now):
