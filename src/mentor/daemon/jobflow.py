@@ -72,6 +72,17 @@ class JobFlow:
         if total:
             upd["rows_total"] = total
         self._status_from_outcome(out)
+        if status == "skipped" and total and next_row >= total:
+            # the skip came at the last step: every row is trained, so the file is finished
+            control.clear(self.ws, only="skip")
+            events.emit(
+                self.conn,
+                "skip_at_end",
+                f"{job.name}: skip arrived at the last step; every row is trained, the file "
+                "is finished",
+                job_id=job.id,
+            )
+            status = "completed"
         if status == "completed":
             job = jobs.update(self.conn, job.id, state="evaluating", error=None, **upd)
             self.make_version(job, out)

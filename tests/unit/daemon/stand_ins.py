@@ -74,11 +74,17 @@ def fake_train_file(
 
     outcome = "completed"
     trained = 0
+    # FAKE_REQUEST_AT_ROW="N:action": a user's request arrives while row N is trained
+    at_row, _, asked = os.environ.get("FAKE_REQUEST_AT_ROW", "").partition(":")
     while entry["next_row"] < len(rows):
         act = control() if control else None
         if act:
             outcome = {"pause": "paused", "stop": "stopped", "skip": "skipped"}[act]
             break
+        if at_row and entry["next_row"] + 1 == int(at_row):
+            from mentor import control as control_channel
+
+            control_channel.request(ws, asked, "stand-in request")
         time.sleep(delay)
         conn.execute(
             "INSERT INTO ledger (lineage_id, file_hash, row_index, step, ts) VALUES (1, ?, ?, ?, ?)",
@@ -99,6 +105,10 @@ def fake_train_file(
                     "tokens_per_s": 100.0,
                 }
             )
+    if outcome == "completed" and control:  # the real trainer also polls after its last step
+        act = control()
+        if act:
+            outcome = {"pause": "paused", "stop": "stopped", "skip": "skipped"}[act]
     entry["status"] = {"completed": "completed", "skipped": "skipped"}.get(outcome, "in_progress")
     ckpt()
     conn.close()

@@ -151,3 +151,30 @@ def test_pause_during_evaluation_shows_pausing_cuts_it_and_resume_evaluates_agai
     assert version_rows.resolve(conn, "v001").status == "serving"
     conn.close()
     print(f"\nevaluation cut {cut_after:.2f}s after `mentor pause`")
+
+
+def test_skip_at_the_last_step_finishes_the_file(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A skip that arrives while the last row trains: a version is made, every row is in the
+    ledger, the job is done, and no "0 rows not trained" message appears."""
+    from mentor.store import connect, events
+
+    monkeypatch.setenv("FAKE_REQUEST_AT_ROW", "3:skip")
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 3)
+        kit.drive(d, lambda: [j["state"] for j in kit.jobs(fake_ws)] in (["done"], ["skipped"]))
+    finally:
+        d.close()
+    (job,) = kit.jobs(fake_ws)
+    assert job["state"] == "done", job["error"]
+    assert job["version"] and job["version"].startswith("v001") and job["rows_done"] == 3
+    assert sorted(r for _, r in kit.ledger(fake_ws)) == [0, 1, 2]
+    conn = connect(fake_ws.db)
+    msgs = [e.message for e in events.recent(conn, limit=200)]
+    conn.close()
+    assert not any("not trained" in m for m in msgs)
+    assert "skip_at_end" in kit.kinds(fake_ws) and "job_skipped" not in kit.kinds(fake_ws)
+    assert not fake_ws.control_file.exists()
