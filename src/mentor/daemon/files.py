@@ -118,6 +118,17 @@ def admit(
     return validate_job(ws, cfg, conn, job, tokenizer=tokenizer, allow_duplicate=allow_duplicate)
 
 
+def training_rows(report: Any, cfg: Config) -> int:
+    """The rows a file trains (held-out rows out, ``epochs_per_file`` passes): the one
+    denominator of the job's row count, from queueing to the end of training."""
+    from mentor.train.lineage import split_rows
+
+    if not report.keep:
+        return int(report.rows_trainable)
+    _, train = split_rows(report.keep, cfg, report.file_hash)
+    return len(train) * cfg.training.epochs_per_file
+
+
 def validate_job(
     ws: Workspace,
     cfg: Config,
@@ -147,7 +158,7 @@ def validate_job(
                 reasons = list(report.problems) + [
                     e for e in report.errors if e not in report.problems
                 ]
-            rows = report.rows_trainable
+            rows = training_rows(report, cfg)
         except Exception as err:  # validation that crashes never lets a file through
             log.exception("validation of %s crashed", path)
             reasons = [f"{job.name}: validation failed: {type(err).__name__}: {err}"]

@@ -33,6 +33,7 @@ from mentor.daemon.launcher import Child, Launcher, reap_orphan
 from mentor.daemon.lock import PidLock
 from mentor.daemon.queue import resume_paused
 from mentor.daemon.status import BUSY, Board
+from mentor.monitor.status import read_status
 from mentor.paths import Workspace
 from mentor.store import connect, events, jobs, kv
 from mentor.store.kv import Key
@@ -216,11 +217,29 @@ class Daemon:
                 child.proc.terminate()
         elif self.paused:
             self.board.set("pausing")
+        if child.mode == "train" and child.job_id is not None:
+            self._sync_rows(child.job_id)
         self._take_inbox(now)
         if child.mode == "evaluate-full" and (
             self.paused or self.stopping or jobs.next_job(self.conn, now)[0] is not None
         ):
             child.cut()  # the full suite yields; it runs again when the daemon is idle
+
+    def _sync_rows(self, job_id: int) -> None:
+        """The job's row position follows the training's progress (``queue list`` and
+        ``status`` read it from the job, one denominator: the rows the file trains)."""
+        snap = read_status(self.ws)
+        done, total = snap.get("next_row"), snap.get("rows_total")
+        if not isinstance(done, int):
+            return
+        job = jobs.get(self.conn, job_id)
+        if job.state == "training" and (done, total) != (job.rows_done, job.rows_total):
+            jobs.update(
+                self.conn,
+                job_id,
+                rows_done=done,
+                **({"rows_total": total} if isinstance(total, int) and total else {}),
+            )
 
     # ------------------------------------------------------------------ control
     def _control(self) -> None:
@@ -276,6 +295,8 @@ class Daemon:
         for path in self.inbox.settled(now):
             rel = self.inbox.rel(path)
             self.inbox.forget(path)
+            if self.child is None:  # a running child keeps its state on the board
+                self.board.set("validating", current_file=rel)
             try:
                 job = files.admit(
                     self.ws,
@@ -329,7 +350,7 @@ class Daemon:
                 version=job.version,
             )
         else:
-            first = job.state == "queued"
+            first = job.state == "queued" and job.rows_done == 0
             jobs.update(
                 self.conn, job.id, state="training", started_at=job.started_at or time.time()
             )

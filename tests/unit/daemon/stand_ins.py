@@ -103,6 +103,8 @@ def fake_train_file(
                     "file_steps": len(rows),
                     "lr": 1e-4,
                     "tokens_per_s": 100.0,
+                    "next_row": entry["next_row"],
+                    "rows_total": len(rows),
                 }
             )
     if outcome == "completed" and control:  # the real trainer also polls after its last step

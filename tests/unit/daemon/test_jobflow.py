@@ -178,3 +178,33 @@ def test_skip_at_the_last_step_finishes_the_file(
     assert not any("not trained" in m for m in msgs)
     assert "skip_at_end" in kit.kinds(fake_ws) and "job_skipped" not in kit.kinds(fake_ws)
     assert not fake_ws.control_file.exists()
+
+
+def test_rows_follow_training_and_stop_leaves_training(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`queue list` shows the row position while the file trains (one denominator); after a
+    stop the job is queued again with its row, not `training`; the next start finishes it."""
+    from mentor import control
+
+    monkeypatch.setenv("FAKE_STEP_S", "0.03")
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 100)
+        kit.drive(d, lambda: (kit.jobs(fake_ws) or [{"rows_done": 0}])[0]["rows_done"] >= 3)
+        job = kit.jobs(fake_ws)[0]
+        assert job["state"] == "training" and job["rows_total"] == 100
+        control.request(fake_ws, "stop")
+        kit.drive(d, lambda: d.child is None)
+    finally:
+        d.close()
+    job = kit.jobs(fake_ws)[0]
+    assert job["state"] == "queued" and 3 <= job["rows_done"] < 100
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.drive(d, lambda: kit.jobs(fake_ws)[0]["state"] == "done")
+    finally:
+        d.close()
+    assert sorted(r for _, r in kit.ledger(fake_ws)) == list(range(100))

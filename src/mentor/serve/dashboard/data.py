@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mentor.monitor import alerts as alerts_mod
-from mentor.monitor.status import read_status
+from mentor.monitor.status import eta_seconds, read_status
 from mentor.paths import RunFolder, Workspace
 from mentor.store import connect_readonly, events, jobs
 from mentor.store import evals as evals_store
@@ -167,6 +167,10 @@ def eta(status: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]
         if key in out and rate:
             left = out[key]["of"] - out[key]["step"]
             out[key]["eta_s"] = max(0.0, left / rate)
+    shown = eta_seconds(status)  # the ETA `mentor status` shows, so the two always agree
+    if shown is not None:
+        out.setdefault("file", {})["eta_s"] = shown
+    out["eta_s"] = shown
     return out
 
 
