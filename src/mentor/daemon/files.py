@@ -118,6 +118,21 @@ def admit(
     return validate_job(ws, cfg, conn, job, tokenizer=tokenizer, allow_duplicate=allow_duplicate)
 
 
+#: a CLI flag in a validation message -> what a daemon user changes instead (mentor.yaml)
+CLI_TO_CONFIG = {"pass --on-overlength drop": "set data.on_overlength: drop in mentor.yaml"}
+
+
+def daemon_reasons(problems: list[str], errors: list[str]) -> list[str]:
+    """Every reason once: the problems (the first bad line is one of them, with ``(and N
+    more)``), then the other listed errors; hints name config keys, not CLI flags (the file
+    came through the daemon)."""
+    out = list(problems)
+    out += [e for e in errors if not any(p.startswith(e) for p in problems)]
+    for flag, key in CLI_TO_CONFIG.items():
+        out = [r.replace(flag, key) for r in out]
+    return out
+
+
 def training_rows(report: Any, cfg: Config) -> int:
     """The rows a file trains (held-out rows out, ``epochs_per_file`` passes): the one
     denominator of the job's row count, from queueing to the end of training."""
@@ -155,9 +170,7 @@ def validate_job(
             report = validate_file(ws, cfg, path, tokenizer=tokenizer())
             detail = {"report": report.to_dict()}
             if not report.ok:
-                reasons = list(report.problems) + [
-                    e for e in report.errors if e not in report.problems
-                ]
+                reasons = daemon_reasons(report.problems, report.errors)
             rows = training_rows(report, cfg)
         except Exception as err:  # validation that crashes never lets a file through
             log.exception("validation of %s crashed", path)

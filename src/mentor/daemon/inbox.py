@@ -77,7 +77,9 @@ class Inbox:
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
                 if not event.is_directory:
-                    inbox.on_event(event.event_type, event.src_path, getattr(event, "dest_path", ""))
+                    inbox.on_event(
+                        event.event_type, event.src_path, getattr(event, "dest_path", "")
+                    )
                 inbox.wake.set()
 
         try:

@@ -309,7 +309,10 @@ class Daemon:
                 )
             except FileNotFoundError:
                 continue  # removed meanwhile
-            log.info("inbox %s -> job %s (%s)", rel, job.id, job.state)
+            if job.state == "failed":
+                log.warning("inbox %s -> job %s (failed: %s)", rel, job.id, job.error)
+            else:
+                log.info("inbox %s -> job %s (%s)", rel, job.id, job.state)
 
     # ------------------------------------------------------------------ children
     def _disk_ok(self) -> bool:
