@@ -151,3 +151,34 @@ def test_a_pause_cuts_the_full_suite_and_it_runs_again_after_resume(
         d.close()
     fulls = [x[2] for x in _log(fake_ws, kit) if x[0] == "full_suite"]
     assert fulls == ["started", "cut", "started", "done"]
+
+
+def test_daily_report_of_the_previous_day_at_report_time_once(fake_ws: Workspace, kit) -> None:
+    """The daemon writes yesterday's report at report.time (its own clock), once a day."""
+    from mentor.store import connect, events, kv
+
+    def at(day: int, hh: int, mm: int) -> float:
+        return time.mktime((2026, 3, day, hh, mm, 0, 0, 0, -1))
+
+    now = [at(5, 6, 59)]
+    d = kit.make_daemon(fake_ws, clock=lambda: now[0], extra=["report.time=07:00"])
+    d.start()
+    conn = connect(fake_ws.db)
+    daily = fake_ws.daily_reports
+    try:
+        d.run_once(now[0])
+        assert not list(daily.glob("*.md"))
+        now[0] = at(5, 7, 1)
+        d.run_once(now[0])
+        assert sorted(p.name for p in daily.glob("*.md")) == ["2026-03-04.md"]
+        assert "2026-03-04" in (daily / "2026-03-04.md").read_text()
+        assert kv.get(conn, kv.Key.LAST_REPORT_DAY) == "2026-03-05"
+        now[0] = at(5, 23, 0)
+        d.run_once(now[0])
+        assert len(events.recent(conn, kinds=["report.daily"])) == 1  # once a day
+        now[0] = at(6, 7, 30)
+        d.run_once(now[0])
+        assert sorted(p.name for p in daily.glob("*.md")) == ["2026-03-04.md", "2026-03-05.md"]
+    finally:
+        d.close()
+        conn.close()
