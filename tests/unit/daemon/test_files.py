@@ -74,3 +74,33 @@ def test_daemon_log_says_why_a_file_failed(
         d.close()
     line = next(r.getMessage() for r in caplog.records if "-> job" in r.getMessage())
     assert "(failed: bad.jsonl:1: not valid JSON" in line
+
+
+def test_inbox_augmentation_trains_the_copy_and_keeps_the_original(fake_ws: Workspace, kit) -> None:
+    """data.augment.enabled: the daemon trains an augmented copy (every row of it reaches the
+    ledger); the dropped file is kept byte for byte in data/done."""
+    from mentor.paths import sha256_file
+
+    extra = [
+        "data.augment.enabled=true",
+        "data.augment.ops=[system_prompt]",
+        "data.augment.system_prompts=[Answer briefly.]",
+    ]
+    d = kit.make_daemon(fake_ws, extra=extra)
+    d.start()
+    try:
+        src = kit.write_rows(fake_ws.data / "orig.jsonl", 3)
+        dropped = src.read_bytes()
+        (fake_ws.inbox / "a.jsonl").write_bytes(dropped)
+        kit.drive(d, lambda: [j["state"] for j in kit.jobs(fake_ws)] == ["done"])
+    finally:
+        d.close()
+    (job,) = kit.jobs(fake_ws)
+    assert job["rows_total"] == 6 and job["path"].endswith(".augmented.jsonl")
+    (original,) = fake_ws.done.glob("*_a.original.jsonl")
+    assert original.read_bytes() == dropped
+    trained = __import__("pathlib").Path(job["path"])
+    rows = [json.loads(x) for x in trained.read_text().splitlines()]
+    assert sum(r["messages"][0]["role"] == "system" for r in rows) == 3
+    assert sorted(r for h, r in kit.ledger(fake_ws) if h == sha256_file(trained)) == list(range(6))
+    assert "job_augmented" in kit.kinds(fake_ws)
