@@ -127,6 +127,13 @@ class DataConfig(Section):
         "whitespace: refuse the file, or drop the row to quarantine.",
     )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
+    estimate_steps: int = Field(
+        3,
+        ge=1,
+        description="mentor validate's time estimate before anything was trained: timed "
+        "forward+backward steps of the model at hand (after one warm-up step; cached in "
+        "data/cache/throughput.json).",
+    )
     augment: AugmentConfig = Field(
         default_factory=AugmentConfig, description="Data augmentation (mentor augment, inbox)."
     )
