@@ -267,6 +267,12 @@ class DaemonConfig(Section):
         "a seen close (validation judges it); 0 = never.",
     )
     poll_seconds: float = Field(1.0, gt=0.0, description="Polling fallback interval.")
+    progress_log_seconds: float = Field(
+        30.0,
+        ge=0.0,
+        description="An evaluation's items done/total and ETA go to the daemon's log at most "
+        "this often.",
+    )
     default_priority: Literal["high", "normal", "low"] = Field(
         "normal", description="Priority of files dropped into the inbox."
     )

@@ -83,6 +83,7 @@ class Daemon:
         self._tokenizer: Any = None
         self._tokenizer_path: Path | None = None
         self.started = False
+        self._eval_logged: tuple[Any, float] = (None, 0.0)  # (items done, when) last logged
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -219,11 +220,36 @@ class Daemon:
             self.board.set("pausing")
         if child.mode == "train" and child.job_id is not None:
             self._sync_rows(child.job_id)
+        elif child.mode.startswith("evaluate"):
+            self._log_eval_progress()
         self._take_inbox(now)
         if child.mode == "evaluate-full" and (
             self.paused or self.stopping or jobs.next_job(self.conn, now)[0] is not None
         ):
             child.cut()  # the full suite yields; it runs again when the daemon is idle
+
+    def _log_eval_progress(self) -> None:
+        """A line in the daemon's log when an evaluation's item count moved, at most every
+        ``daemon.progress_log_seconds``."""
+        ev = read_status(self.ws).get("evaluation")
+        if not isinstance(ev, dict) or not ev.get("items_total"):
+            return
+        now = time.monotonic()
+        done = ev.get("items_done")
+        if done == self._eval_logged[0] or now - self._eval_logged[1] < (
+            self.cfg.daemon.progress_log_seconds
+        ):
+            return
+        self._eval_logged = (done, now)
+        eta = ev.get("eta_s")
+        log.info(
+            "evaluating %s (%s): %s/%s items%s",
+            ev.get("version"),
+            ev.get("kind"),
+            done,
+            ev["items_total"],
+            f", ETA {eta / 60:.1f} min" if isinstance(eta, int | float) else "",
+        )
 
     def _sync_rows(self, job_id: int) -> None:
         """The job's row position follows the training's progress (``queue list`` and
@@ -343,8 +369,13 @@ class Daemon:
     def _launch(self, job: jobs.Job) -> None:
         self.reload_config()
         if job.state == "evaluating" and job.version:
-            self.child = self.launcher.start("evaluate", job=job, version=job.version.split("_")[0])
-            self.board.set("evaluating", current_file=job.name)
+            short = job.version.split("_")[0]
+            self.child = self.launcher.start("evaluate", job=job, version=short)
+            self.board.set(
+                "evaluating",
+                current_file=job.name,
+                evaluation={"kind": "quick", "version": short},
+            )
             events.emit(
                 self.conn,
                 "job_evaluating",

@@ -44,24 +44,35 @@ class Board:
     def state(self) -> str | None:
         return kv.get(self.conn, Key.DAEMON_STATE)
 
+    def _write(self, **fields: Any) -> None:
+        """Merge ``fields`` into the file as it is now and write it at once: a child writes
+        its progress into the same file, so the daemon never writes back a stale copy. Fields
+        that already hold these values write nothing."""
+        self.status.state = read_status(self.status.ws)
+        if all(self.status.state.get(k) == v for k, v in fields.items()):
+            return
+        self.status.update(**fields)
+        self.status.flush()
+
     def set(self, state: str, **fields: Any) -> None:
         """A new state is written at once; the same state only merges ``fields``."""
         if self.state != state:
             kv.put(self.conn, Key.DAEMON_STATE, state)
-            self.status.update(status=state, **fields)
-            self.status.flush()
+            self._write(status=state, **fields)
         elif fields:
-            self.status.update(**fields)
+            self._write(**fields)
 
     def update(self, **fields: Any) -> None:
-        self.status.update(**fields)
+        self._write(**fields)
 
     def alert(self, message: str) -> None:
-        self.status.alert(message)
+        alerts = list(read_status(self.status.ws).get("active_alerts") or [])
+        if message not in alerts:
+            self._write(active_alerts=[*alerts, message])
 
     def clear_alerts(self, prefix: str) -> None:
-        kept = [a for a in self.status.state.get("active_alerts") or [] if not a.startswith(prefix)]
-        self.status.update(active_alerts=kept)
+        alerts = read_status(self.status.ws).get("active_alerts") or []
+        self._write(active_alerts=[a for a in alerts if not a.startswith(prefix)])
 
 
 def shown_state(

@@ -128,22 +128,34 @@ def fake_train_file(
     }
 
 
-def _generate(ws: Workspace, what: str, version: str, seconds: float, interrupt: Any) -> None:
-    """Poll ``interrupt`` as the engine does after each decode step, for ``seconds``."""
+def _generate(
+    ws: Workspace, what: str, version: str, seconds: float, interrupt: Any, progress: Any = None
+) -> None:
+    """Poll ``interrupt`` as the engine does after each decode step, for ``seconds``; report
+    ``FAKE_EVAL_ITEMS`` items done evenly over that time to ``progress`` as the runner does."""
     note(ws, what=what, version=version, event="started")
+    items = int(os.environ.get("FAKE_EVAL_ITEMS", "10"))
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
         if interrupt is not None and interrupt():
             note(ws, what=what, version=version, event="cut")
             raise GenerationInterrupted(f"{what} cut")
         time.sleep(0.02)
+        if progress is not None:
+            progress("stand-in", min(items, int(items * (time.monotonic() - t0) / seconds)), items)
     note(ws, what=what, version=version, event="done")
 
 
 def after_training(ws, cfg, *, path, version, job_id=None, interrupt=None):
-    """For ``evaluate_version``: always promotes."""
-    _generate(ws, "after_training", version, float(os.environ.get("FAKE_EVAL_S", "0")), interrupt)
+    """For ``evaluate_version``: always promotes; its progress goes where the real one's does."""
+    from mentor.daemon.child import EvalProgress
+
+    items = int(os.environ.get("FAKE_EVAL_ITEMS", "10"))
+    progress = EvalProgress(ws, "quick", version, {"stand-in": items}, Path(path).name)
+    seconds = float(os.environ.get("FAKE_EVAL_S", "0"))
+    _generate(ws, "after_training", version, seconds, interrupt, progress)
     return {
+        **progress.close(),
         "status": "evaluated",
         "metrics": {"heldout.solved": 1.0},
         "promote": True,

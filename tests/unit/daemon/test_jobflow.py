@@ -208,3 +208,41 @@ def test_rows_follow_training_and_stop_leaves_training(
     finally:
         d.close()
     assert sorted(r for _, r in kit.ledger(fake_ws)) == list(range(100))
+
+
+def test_evaluation_progress_in_status_cli_and_daemon_log(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While a version is evaluated: items done/total and an ETA in `status --json`, the
+    status file, the `status` table and the daemon's log."""
+    import logging
+
+    from mentor.monitor.status import read_status
+
+    monkeypatch.setenv("FAKE_EVAL_S", "4")
+    monkeypatch.setenv("FAKE_EVAL_ITEMS", "40")
+    d = kit.make_daemon(fake_ws, extra=["daemon.progress_log_seconds=0"])
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 2)
+        with caplog.at_level(logging.INFO, logger="mentor.daemon.service"):
+            kit.drive(
+                d,
+                lambda: (
+                    ((read_status(fake_ws).get("evaluation") or {}).get("items_done") or 0) >= 10
+                ),
+            )
+            d.run_once(time.time())
+            s = _status(fake_ws)
+            text = CliRunner().invoke(app, ["--home", str(fake_ws.home), "status"]).stdout
+        ev = s["evaluation"]
+        assert s["state"] == "evaluating" and ev["kind"] == "quick" and ev["items_total"] == 40
+        assert 10 <= ev["items_done"] < 40 and ev["eta_s"] > 0 and s["eta_s"] == ev["eta_s"]
+        assert "/40 items (" in text and "ETA" in text
+        logged = [r.getMessage() for r in caplog.records if "items" in r.getMessage()]
+        assert any(
+            m.startswith("evaluating v001 (quick): ") and "/40 items, ETA" in m for m in logged
+        )
+        kit.drive(d, lambda: kit.jobs(fake_ws)[0]["state"] == "done")
+    finally:
+        d.close()
