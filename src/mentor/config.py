@@ -231,6 +231,15 @@ class EvalConfig(Section):
     quick_per_tier: int = Field(
         30, ge=0, description="Puzzles per tier in the quick benchmark after each file."
     )
+    quick_budget_share: float = Field(
+        1.0,
+        ge=0.0,
+        description="The daemon sizes the quick benchmark after a file so the evaluation takes "
+        "at most this multiple of the file's training time: items per tier = share x training "
+        "seconds / seconds per item of the last evaluation (kv eval.seconds_per_item) / "
+        "benchmarks, at most eval.quick_per_tier. 0 = eval.quick_per_tier always (also before the first "
+        "evaluation was measured).",
+    )
     live_every: int = Field(10, ge=0, description="Live preview every N steps (0 = off).")
     val_every: int = Field(50, ge=0, description="Validation loss every N steps (0 = off).")
     probe_count: int = Field(8, ge=1, description="Probe puzzles in a live preview.")

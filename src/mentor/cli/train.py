@@ -122,7 +122,11 @@ def train(
     json_out: JsonOption = False,
     set_: SetOption = None,
 ) -> None:
-    """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row."""
+    """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row.
+
+    The CPU cores are divided among the mentor processes computing at once (another training,
+    the daemon's children): see mentor.monitor.cpu_share."""
+    from mentor.monitor.cpu_share import CpuShare
     from mentor.train import train_file
 
     app = state(ctx)
@@ -130,7 +134,7 @@ def train(
     cfg = app.config(set_)
     outcomes = []
     for f in files:
-        with progress_bar(disable=json_out) as bar:
+        with progress_bar(disable=json_out) as bar, CpuShare() as share:
             task = bar.add_task(f.name, total=None, info="validating")
 
             def on_progress(p: dict[str, Any], task: Any = task, bar: Any = bar) -> None:
@@ -139,6 +143,7 @@ def train(
                     f"{_fmt(p.get('trained_tokens_per_s'), '.0f')} trained tok/s"
                 )
                 bar.update(task, total=p["file_steps"], completed=p["file_step"], info=info)
+                share.rebalance()
 
             outcome = train_file(
                 ws, cfg, f, progress=on_progress, force=force, on_overlength=on_overlength

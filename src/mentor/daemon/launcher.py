@@ -88,7 +88,9 @@ class Launcher:
         job: jobs.Job | None = None,
         version: str | None = None,
         reason: str | None = None,
+        extra: list[str] | None = None,
     ) -> Child:
+        """``extra``: config overrides of this child only (after the daemon's own)."""
         jid = job.id if job else None
         tag = f"job{jid}-{mode}" if jid else mode
         outcome = self.ws.status_dir / "jobs" / f"{tag}.outcome.json"
@@ -103,7 +105,7 @@ class Launcher:
             cmd += ["--version", version]
         if reason:
             cmd += ["--reason", reason]
-        for o in self.overrides:
+        for o in [*self.overrides, *(extra or [])]:
             cmd += ["--set", o]
         self.ws.logs.mkdir(parents=True, exist_ok=True)
         logf = open(self.ws.logs / f"{tag}.log", "ab")  # noqa: SIM115 - closed by Child.wait

@@ -25,7 +25,7 @@ from typing import Any
 
 from mentor import config as config_mod
 from mentor import control
-from mentor.daemon import files
+from mentor.daemon import eval_budget, files
 from mentor.daemon.idle import IdleWork
 from mentor.daemon.inbox import Inbox
 from mentor.daemon.jobflow import JobFlow
@@ -370,7 +370,10 @@ class Daemon:
         self.reload_config()
         if job.state == "evaluating" and job.version:
             short = job.version.split("_")[0]
-            self.child = self.launcher.start("evaluate", job=job, version=short)
+            per_tier = self._quick_size(job)
+            self.child = self.launcher.start(
+                "evaluate", job=job, version=short, extra=[f"eval.quick_per_tier={per_tier}"]
+            )
             self.board.set(
                 "evaluating",
                 current_file=job.name,
@@ -399,6 +402,27 @@ class Daemon:
                 pid=self.child.proc.pid,
             )
         kv.put(self.conn, Key.CHILD_PID, str(self.child.proc.pid))
+
+    def _quick_size(self, job: jobs.Job) -> int:
+        """Items per tier of this job's quick benchmark (:mod:`mentor.daemon.eval_budget`)."""
+        trained = eval_budget.train_seconds(
+            self.ws.status_dir / "jobs" / f"job{job.id}-train.outcome.json"
+        )
+        pace = eval_budget.pace(self.conn)
+        n = eval_budget.quick_per_tier(self.cfg, trained, pace)
+        if n != self.cfg.eval.quick_per_tier:
+            events.emit(
+                self.conn,
+                "eval.sized",
+                f"{job.name}: quick benchmark of {n} per tier (training took {trained:.0f}s, "
+                f"{pace:.1f}s per item; eval.quick_budget_share "
+                f"{self.cfg.eval.quick_budget_share})",
+                job_id=job.id,
+                per_tier=n,
+                train_seconds=trained,
+                seconds_per_item=pace,
+            )
+        return n
 
     def _idle(self, now: float) -> None:
         self.board.set("idle", current_file=None)
@@ -433,6 +457,7 @@ class Daemon:
             cut = self.stopping or child.cut_sent
             self.idle.after_full_suite(child.version or "", out, rc, cut=cut)
         elif child.job_id is not None and child.mode == "evaluate":
+            eval_budget.record_pace(self.conn, out)
             job = jobs.get(self.conn, child.job_id)
             self.flow.after_eval(job, out, rc, stopping=self.stopping)
         elif child.job_id is not None:

@@ -129,11 +129,17 @@ def fake_train_file(
 
 
 def _generate(
-    ws: Workspace, what: str, version: str, seconds: float, interrupt: Any, progress: Any = None
+    ws: Workspace,
+    what: str,
+    version: str,
+    seconds: float,
+    interrupt: Any,
+    progress: Any = None,
+    **started: Any,
 ) -> None:
     """Poll ``interrupt`` as the engine does after each decode step, for ``seconds``; report
     ``FAKE_EVAL_ITEMS`` items done evenly over that time to ``progress`` as the runner does."""
-    note(ws, what=what, version=version, event="started")
+    note(ws, what=what, version=version, event="started", **started)
     items = int(os.environ.get("FAKE_EVAL_ITEMS", "10"))
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
@@ -153,7 +159,8 @@ def after_training(ws, cfg, *, path, version, job_id=None, interrupt=None):
     items = int(os.environ.get("FAKE_EVAL_ITEMS", "10"))
     progress = EvalProgress(ws, "quick", version, {"stand-in": items}, Path(path).name)
     seconds = float(os.environ.get("FAKE_EVAL_S", "0"))
-    _generate(ws, "after_training", version, seconds, interrupt, progress)
+    per_tier = cfg.eval.quick_per_tier  # what the daemon sized it to
+    _generate(ws, "after_training", version, seconds, interrupt, progress, per_tier=per_tier)
     return {
         **progress.close(),
         "status": "evaluated",
