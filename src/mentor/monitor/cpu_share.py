@@ -17,6 +17,7 @@ keeps torch's default).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,14 +104,15 @@ class CpuShare:
         """Set torch's thread count to this process's share (cheap; rate-limited)."""
         if not self.on:
             return None
+        torch = sys.modules.get("torch")
+        if torch is None:  # nothing computes with torch yet: set it once it is loaded
+            return None
         now = time.monotonic()
-        if not force and now - self._last < self.interval:
+        if not force and self.threads is not None and now - self._last < self.interval:
             return self.threads
         self._last = now
         n = self.share()
         if n != self.threads:
-            import torch
-
             torch.set_num_threads(n)
             self.threads = n
         return n
