@@ -139,6 +139,13 @@ class DataConfig(Section):
         description="Other role names of mapped messages -> system, user or assistant; "
         "e.g. {bot: assistant, customer: user}.",
     )
+    estimate_steps: int = Field(
+        3,
+        ge=1,
+        description="mentor validate's time estimate before anything was trained: timed "
+        "forward+backward steps of the model at hand (after one warm-up step; cached in "
+        "data/cache/throughput.json).",
+    )
     augment: AugmentConfig = Field(
         default_factory=AugmentConfig, description="Data augmentation (mentor augment, inbox)."
     )
@@ -329,6 +336,15 @@ class EvalConfig(Section):
     quick_per_tier: int = Field(
         30, ge=0, description="Puzzles per tier in the quick benchmark after each file."
     )
+    quick_budget_share: float = Field(
+        1.0,
+        ge=0.0,
+        description="The daemon sizes the quick benchmark after a file so the evaluation takes "
+        "at most this multiple of the file's training time: items per tier = share x training "
+        "seconds / seconds per item of the last evaluation (kv eval.seconds_per_item) / "
+        "benchmarks, at most eval.quick_per_tier. 0 = eval.quick_per_tier always (also before the first "
+        "evaluation was measured).",
+    )
     live_every: int = Field(10, ge=0, description="Live preview every N steps (0 = off).")
     val_every: int = Field(50, ge=0, description="Validation loss every N steps (0 = off).")
     probe_count: int = Field(8, ge=1, description="Probe puzzles in a live preview.")
@@ -389,9 +405,24 @@ class ForgettingConfig(Section):
 
 class DaemonConfig(Section):
     settle_seconds: float = Field(
-        2.0, ge=0.0, description="A file is taken once size and mtime are unchanged this long."
+        2.0,
+        ge=0.0,
+        description="An inbox file is taken once it ends with a newline, no writer holds it "
+        "open, and its size and mtime are unchanged this long.",
+    )
+    incomplete_grace_seconds: float = Field(
+        120.0,
+        ge=0.0,
+        description="An inbox file unchanged this long is taken even without a final newline or "
+        "a seen close (validation judges it); 0 = never.",
     )
     poll_seconds: float = Field(1.0, gt=0.0, description="Polling fallback interval.")
+    progress_log_seconds: float = Field(
+        30.0,
+        ge=0.0,
+        description="An evaluation's items done/total and ETA go to the daemon's log at most "
+        "this often.",
+    )
     default_priority: Literal["high", "normal", "low"] = Field(
         "normal", description="Priority of files dropped into the inbox."
     )

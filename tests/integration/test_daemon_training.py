@@ -190,7 +190,7 @@ def test_stop_sigterm_latency_and_daemon_kill9(workspace: Workspace) -> None:
         p.wait(120)
         stop_latency = time.monotonic() - t0
         assert r.returncode == 0, r.stderr
-        assert states(ws) == ["training"]  # interrupted, resumes next start
+        assert states(ws) == ["queued"]  # stopped: queued with its row, resumes next start
 
         p = _daemon_proc(ws)
         n = len(ledger_rows(ws))

@@ -100,3 +100,25 @@ def _json_default(o: Any) -> Any:
 
         return asdict(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before anything says it is serving.
+
+    Binds a probe socket the way the server will (``SO_REUSEADDR``, so a port in TIME_WAIT
+    still counts as free) and closes it at once.
+    """
+    import socket
+
+    from mentor.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise ConfigError(
+                f"{host}:{port} is not free ({err.strerror}); another process listens there",
+                hint="stop it, or pick another port with --port or serve.port in mentor.yaml",
+            ) from None

@@ -80,6 +80,24 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(_table(s))
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``1.2 h``: the ETA as a person reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def evaluation_line(e: dict[str, Any]) -> str:
+    """``quick of v003: 12/40 items (30%)``."""
+    line = f"{e.get('kind')} of {e.get('version')}"
+    done, total = e.get("items_done"), e.get("items_total")
+    if isinstance(done, int) and isinstance(total, int) and total:
+        line += f": {done:,}/{total:,} items ({100 * done / total:.0f}%)"
+    return line
+
+
 def _table(s: dict[str, Any]) -> Table:
     t = Table(show_header=False, box=None)
     t.add_row("state", f"{s['state']}" + (f" (pid {s['pid']})" if s["pid"] else ""))
@@ -89,22 +107,20 @@ def _table(s: dict[str, Any]) -> Table:
     if s["job"]:
         j = s["job"]
         t.add_row(
-            "job", f"#{j['id']} {j['name']} [{j['state']}] rows {j['rows_done']}/{j['rows_total']}"
+            "job",
+            f"#{j['id']} {j['name']} [{j['state']}] rows {j['rows_done']:,}/{j['rows_total'] or 0:,}",
         )
     if s["evaluation"]:
-        e = s["evaluation"]
-        t.add_row("evaluation", f"{e.get('kind')} of {e.get('version')}")
+        t.add_row("evaluation", evaluation_line(s["evaluation"]))
     if s["step"] is not None:
         t.add_row("step", f"{s['step']}/{s['total']} (global {s['global_step']})")
-    for key, label in (
-        ("loss", "loss"),
-        ("validation_loss", "val loss"),
-        ("tokens_per_sec", "tokens/s"),
-    ):
+    for key, label in (("loss", "loss"), ("validation_loss", "val loss")):
         if s[key] is not None:
-            t.add_row(label, f"{s[key]:.4g}")
+            t.add_row(label, f"{s[key]:.4f}")
+    if s["tokens_per_sec"] is not None:
+        t.add_row("tokens/s", f"{s['tokens_per_sec']:,.0f}")
     if s["eta_s"] is not None:
-        t.add_row("ETA", f"{s['eta_s'] / 60:.1f} min")
+        t.add_row("ETA", duration(s["eta_s"]))
     t.add_row(
         "queue",
         f"{len(s['queue'])} waiting "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
+from mentor.errors import ConfigError
 from mentor.paths import RunFolder
 
 COLUMNS = ("solved", "word_acc", "json_valid", "exact", "f1", "loss")
@@ -144,7 +146,12 @@ def test_model(
         str | None, typer.Option("--model", help="base | current | vNNN | PATH.")
     ] = None,
     prompt: Annotated[
-        str | None, typer.Option("--prompt", help="One prompt, answered once (else a loop).")
+        str | None,
+        typer.Option(
+            "--prompt",
+            help="One prompt, answered once. Without it: a piped stdin is read whole as one "
+            "prompt (`echo hi | mentor test-model`), a terminal gets a conversation loop.",
+        ),
     ] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 512,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.0,
@@ -174,6 +181,10 @@ def test_model(
         out.print()
         return text
 
+    if prompt is None and not sys.stdin.isatty():
+        prompt = sys.stdin.read().strip()
+        if not prompt:
+            raise ConfigError("stdin is empty: pipe a prompt in or pass --prompt TEXT")
     if prompt is not None:
         answer([{"role": "user", "content": prompt}])
         return

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
+from mentor.cli.common import (
+    JsonOption,
+    SetOption,
+    console,
+    ensure_port_free,
+    out,
+    print_json,
+    progress_bar,
+    state,
+)
 from mentor.errors import ConfigError, DataError
 
 ModelOption = Annotated[
@@ -85,6 +94,7 @@ def serve(
             raise ConfigError(f"--port {port}: expected 1..65535")
         cfg.serve.port = port
     check_bind(cfg)
+    ensure_port_free(cfg.serve.host, cfg.serve.port)  # before "serving on": fail first
     from mentor.serve.server import serve as run_server
 
     console.print(f"serving {st.workspace().home} on http://{cfg.serve.host}:{cfg.serve.port}")

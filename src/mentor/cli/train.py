@@ -63,8 +63,15 @@ def validate(
     set_: SetOption = None,
 ) -> None:
     """Check a training file the way training will read it: schema, exact token lengths,
-    duplicates, benchmark contamination, estimated tokens and time."""
-    from mentor.data.validate import validate_file
+    duplicates, benchmark contamination, estimated tokens and time.
+
+    It only checks: nothing is written (no quarantine, no database rows; the daemon quarantines
+    when it takes the file). The time estimate uses the last training's measured tokens/s, or,
+    before anything was trained, a micro-benchmark of the model at hand (data.estimate_steps
+    forward+backward steps at the file's median length, measured once and cached in
+    data/cache/throughput.json)."""
+    from mentor.daemon.throughput import micro_benchmark
+    from mentor.data.validate import measured_tokens_per_s, set_rate, validate_file
     from mentor.errors import DataError
     from mentor.models.loader import load_tokenizer
 
@@ -72,7 +79,16 @@ def validate(
     ws = app.workspace()
     cfg = app.config(set_)
     tok = load_tokenizer(cfg.model_path(ws.home))
-    report = validate_file(ws, cfg, file, tokenizer=tok, on_overlength=on_overlength)
+    report = validate_file(
+        None, cfg, file, tokenizer=tok, on_overlength=on_overlength, write_quarantine=False
+    )
+    if report.ok and report.rows_trainable:
+        measured = measured_tokens_per_s(ws)
+        if measured:
+            set_rate(report, cfg, measured, "measured (last training)")
+        else:
+            rate, source = micro_benchmark(ws, cfg, int(report.lengths["total"]["p50"]))
+            set_rate(report, cfg, rate, source)
     if json_out:
         print_json(report.to_dict())
     else:
@@ -94,7 +110,10 @@ def validate(
         t.add_row("tokens (trainable rows)", f"{report.tokens:,}")
         t.add_row(
             "est. training time",
-            "-" if report.est_seconds is None else f"{report.est_seconds:.0f} s",
+            "-"
+            if report.est_seconds is None
+            else f"{report.est_seconds:.0f} s ({report.tokens_per_s:,.0f} tokens/s, "
+            f"{report.tokens_per_s_source})",
         )
         t.add_row("validation time", f"{report.seconds:.1f} s")
         out.print(t)
@@ -105,8 +124,11 @@ def validate(
                 out.print(f"  {b['lo']:>6}-{b['hi']:<6} {b['count']:>7} {bar}")
         for e in report.errors:
             console.print(f"  {e}", highlight=False, markup=False)
-        if report.quarantine:
-            out.print(f"dropped {report.overlength_count} over-long row(s) to {report.quarantine}")
+        if report.overlength_count and report.on_overlength == "drop":
+            out.print(
+                f"{report.overlength_count} over-long row(s) would be dropped to the quarantine "
+                "when the file is trained"
+            )
     if not report.ok:
         raise DataError("; ".join(report.problems))
 
@@ -143,7 +165,11 @@ def train(
     gpus: GpusOption = None,
     backend: BackendOption = None,
 ) -> None:
-    """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row."""
+    """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row.
+
+    The CPU cores are divided among the mentor processes computing at once (another training,
+    the daemon's children): see mentor.monitor.cpu_share."""
+    from mentor.monitor.cpu_share import CpuShare
     from mentor.train import distributed
 
     app = state(ctx)
@@ -177,7 +203,7 @@ def train(
     quiet = not ranks.main  # every rank trains; rank 0 reports
     outcomes = []
     for f in files:
-        with progress_bar(disable=json_out or quiet) as bar:
+        with progress_bar(disable=json_out or quiet) as bar, CpuShare() as share:
             task = bar.add_task(f.name, total=None, info="validating")
 
             def on_progress(p: dict[str, Any], task: Any = task, bar: Any = bar) -> None:
@@ -186,6 +212,7 @@ def train(
                     f"{_fmt(p.get('trained_tokens_per_s'), '.0f')} trained tok/s"
                 )
                 bar.update(task, total=p["file_steps"], completed=p["file_step"], info=info)
+                share.rebalance()
 
             outcome = train_file(
                 ws, cfg, f, progress=on_progress, force=force, on_overlength=on_overlength

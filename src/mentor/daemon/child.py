@@ -19,6 +19,7 @@ status and writes the outcome (:mod:`mentor.train.distributed`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -36,6 +37,7 @@ from mentor import config as config_mod
 from mentor import control
 from mentor.engine.base import GenerationInterrupted, Interrupt
 from mentor.errors import ConfigError, DataError, MentorError
+from mentor.monitor.cpu_share import CpuShare
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json
 from mentor.train import distributed
@@ -84,9 +86,10 @@ class Cut:
     Called by the engine after every decode step; ``reason`` says which one fired.
     """
 
-    def __init__(self, ws: Workspace, parent: int) -> None:
+    def __init__(self, ws: Workspace, parent: int, share: CpuShare | None = None) -> None:
         self.reason: str | None = None
         self.polled = False
+        self.share = share
         self._read = control.training_reader(ws, parent=parent, actions=control.EVALUATION_ACTIONS)
         signal.signal(signal.SIGTERM, self._on_sigterm)
 
@@ -99,11 +102,16 @@ class Cut:
             log.info("generating; a pause or stop cuts the evaluation within a decode step")
         if self.reason is None:
             self.reason = self._read()
+        if self.share is not None:
+            self.share.rebalance()  # another process started or ended: take this one's share
         return self.reason is not None
 
 
-def make_progress(ws: Workspace, name: str) -> tuple[StatusWriter, Callable[..., None]]:
-    """The status snapshot a training feeds through its progress callback."""
+def make_progress(
+    ws: Workspace, name: str, share: CpuShare | None = None
+) -> tuple[StatusWriter, Callable[..., None]]:
+    """The status snapshot a training feeds through its progress callback (after every
+    optimizer step, when the CPU share is also rebalanced)."""
     writer = StatusWriter(ws)
     writer.update(status="training", current_file=name, error_message=None)
 
@@ -111,8 +119,61 @@ def make_progress(ws: Workspace, name: str) -> tuple[StatusWriter, Callable[...,
         data = dict(fields or {}, **kw)
         data.pop("status", None)
         writer.update(data, status="training", current_file=name)
+        if share is not None:
+            share.rebalance()
 
     return writer, progress
+
+
+class EvalProgress:
+    """Items done/total and ETA of an evaluation, in the status snapshot's ``evaluation``.
+
+    The runner reports ``(task, done, total)`` per task; tasks not started yet count with
+    their planned item count, so the total is known from the start. ETA: the pace so far.
+    """
+
+    def __init__(
+        self, ws: Workspace, kind: str, version: str, planned: dict[str, int], name: str | None
+    ) -> None:
+        self.writer = StatusWriter(ws)
+        self.kind, self.version, self.name = kind, version, name
+        self.planned = dict(planned)
+        self.parts: dict[str, tuple[int, int]] = {}
+        self.t0 = time.monotonic()
+        self._write(None)
+
+    def totals(self) -> tuple[int, int]:
+        done = sum(d for d, _ in self.parts.values())
+        total = sum(t for _, t in self.parts.values())
+        total += sum(n for task, n in self.planned.items() if task not in self.parts)
+        return done, max(total, done)
+
+    def __call__(self, task: str, done: int, total: int) -> None:
+        self.parts[task] = (done, total)
+        self._write(task)
+
+    def _write(self, task: str | None) -> None:
+        done, total = self.totals()
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed / done * (total - done) if done else None
+        self.writer.update(
+            status="evaluating",
+            evaluation={
+                "kind": self.kind,
+                "version": self.version,
+                "task": task,
+                "items_done": done,
+                "items_total": total,
+                "elapsed_s": round(elapsed, 1),
+                "eta_s": None if eta is None else round(eta, 1),
+            },
+            **({"current_file": self.name} if self.name else {}),
+        )
+
+    def close(self) -> dict[str, Any]:
+        self.writer.flush()
+        done, total = self.totals()
+        return {"items_done": done, "items_total": total, "seconds": time.monotonic() - self.t0}
 
 
 def _outcome_dict(obj: Any) -> dict[str, Any]:
@@ -122,7 +183,11 @@ def _outcome_dict(obj: Any) -> dict[str, Any]:
 
 
 def run_train(
-    ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace, fn: Callable[..., Any]
+    ws: Workspace,
+    cfg: config_mod.Config,
+    args: argparse.Namespace,
+    fn: Callable[..., Any],
+    share: CpuShare | None = None,
 ) -> dict[str, Any]:
     read = control.training_reader(ws, parent=args.parent)
     daemon = getattr(args, "daemon", None)
@@ -131,7 +196,7 @@ def run_train(
     if not distributed.ranks().main:
         out = fn(ws, cfg, Path(args.path), job_id=args.job, control=read)
         return _outcome_dict(out)
-    writer, progress = make_progress(ws, args.name or Path(args.path).name)
+    writer, progress = make_progress(ws, args.name or Path(args.path).name, share)
     try:
         out = fn(
             ws,
@@ -169,14 +234,24 @@ def evaluate_version(
     interrupt: Interrupt,
 ) -> dict[str, Any]:
     """The post-training evaluation of a version (its file's held-out rows, the quick
-    benchmarks) and the gate's verdict."""
-    from mentor.evals.auto import after_training
+    benchmarks) and the gate's verdict; its items done/total and ETA go to the status."""
+    from mentor.evals.auto import after_training, quick_tasks
 
     rows = heldout_rows(ws, cfg, path)
+    planned = {"heldout": len(rows)} if rows else {}
+    planned.update({t.name: len(t.items) for t in quick_tasks(cfg)})
+    progress = EvalProgress(ws, "quick", version, planned, path.name)
     res = after_training(
-        ws, cfg, version=version, heldout_rows=rows, job_id=job_id, interrupt=interrupt
+        ws,
+        cfg,
+        version=version,
+        heldout_rows=rows,
+        job_id=job_id,
+        interrupt=interrupt,
+        progress=progress,
     )
     return {
+        **progress.close(),
         "status": "evaluated",
         "metrics": res.metrics,
         "promote": bool(res.decision.promote),
@@ -191,9 +266,16 @@ def evaluate_full_suite(
 ) -> dict[str, Any]:
     """The whole benchmark suite of the serving version (idle time)."""
     from mentor.evals.auto import full_suite
+    from mentor.evals.tasks import benchmark_task
 
-    res = full_suite(ws, cfg, version, interrupt=interrupt)
+    planned = {}
+    for b in cfg.eval.benchmarks:
+        with contextlib.suppress(MentorError, ImportError):  # the suite reports it itself
+            planned[b] = len(benchmark_task(b).items)
+    progress = EvalProgress(ws, "full_suite", version, planned, None)
+    res = full_suite(ws, cfg, version, interrupt=interrupt, progress=progress)
     return {
+        **progress.close(),
         "status": "evaluated",
         "version": version,
         "metrics": dict(res.overall),
@@ -216,12 +298,15 @@ def run_consolidate(
 
 def _run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
     """The mode's work; errors become a ``failed`` outcome, a cut an ``interrupted`` one."""
-    cut = Cut(ws, args.parent) if args.mode.startswith("evaluate") else None
+    share = CpuShare() if args.mode != "consolidate" else None
+    cut = Cut(ws, args.parent, share) if args.mode.startswith("evaluate") else None
     try:
+        if share is not None:
+            share.__enter__()
         cfg = config_mod.load(ws.config_file, args.overrides)
         fn = load_fn(args.fn or FUNCTIONS[args.mode])
         if args.mode == "train":
-            return run_train(ws, cfg, args, fn)
+            return run_train(ws, cfg, args, fn, share)
         if args.mode == "consolidate":
             return run_consolidate(ws, cfg, args, fn)
         assert cut is not None
@@ -257,6 +342,9 @@ def _run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
             "error_type": type(err).__name__,
             "permanent": False,
         }
+    finally:
+        if share is not None:
+            share.__exit__(None, None, None)
 
 
 def main(argv: list[str] | None = None) -> int:

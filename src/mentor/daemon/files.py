@@ -22,6 +22,9 @@ from mentor.store import events, jobs
 
 log = logging.getLogger(__name__)
 
+#: the name of the copy a job trains when ``data.augment.enabled`` (its original is kept)
+AUGMENTED_SUFFIX = ".augmented.jsonl"
+
 
 def processing_dir(ws: Workspace) -> Path:
     """Files of queued and running jobs (outside the inbox, so they are never taken twice)."""
@@ -61,9 +64,10 @@ def place(src: Path, dest: Path, *, copy: bool = False) -> Path:
 def archive_done(
     ws: Workspace, path: Path, name: str, *, note: dict[str, Any] | None = None
 ) -> Path:
-    dest = (
-        place(path, ws.done / f"{stamp()}_{flat_name(name)}") if path.exists() else ws.done / name
-    )
+    flat = flat_name(name)
+    if path.name.endswith(AUGMENTED_SUFFIX):  # the trained copy of an augmented file
+        flat = flat.removesuffix(".jsonl") + AUGMENTED_SUFFIX
+    dest = place(path, ws.done / f"{stamp()}_{flat}") if path.exists() else ws.done / name
     if note is not None:
         atomic_write_json(dest.with_name(dest.name + ".json"), note)
     return dest
@@ -118,6 +122,60 @@ def admit(
     return validate_job(ws, cfg, conn, job, tokenizer=tokenizer, allow_duplicate=allow_duplicate)
 
 
+#: a CLI flag in a validation message -> what a daemon user changes instead (mentor.yaml)
+CLI_TO_CONFIG = {"pass --on-overlength drop": "set data.on_overlength: drop in mentor.yaml"}
+
+
+def daemon_reasons(problems: list[str], errors: list[str]) -> list[str]:
+    """Every reason once: the problems (the first bad line is one of them, with ``(and N
+    more)``), then the other listed errors; hints name config keys, not CLI flags (the file
+    came through the daemon)."""
+    out = list(problems)
+    out += [e for e in errors if not any(p.startswith(e) for p in problems)]
+    for flag, key in CLI_TO_CONFIG.items():
+        out = [r.replace(flag, key) for r in out]
+    return out
+
+
+def training_rows(report: Any, cfg: Config) -> int:
+    """The rows a file trains (held-out rows out, ``epochs_per_file`` passes): the one
+    denominator of the job's row count, from queueing to the end of training."""
+    from mentor.train.lineage import split_rows
+
+    if not report.keep:
+        return int(report.rows_trainable)
+    _, train = split_rows(report.keep, cfg, report.file_hash)
+    return len(train) * cfg.training.epochs_per_file
+
+
+def augment_job(ws: Workspace, cfg: Config, conn: sqlite3.Connection, job: jobs.Job) -> jobs.Job:
+    """``data.augment.enabled``: the job trains an augmented copy of its (valid) file; the
+    original goes to ``data/done/<ts>_<name>.original.jsonl`` at once, with a note of what the
+    augmentation did, so it is kept whatever happens to the job."""
+    from mentor.data.augment import augment_file
+
+    src = Path(job.path)
+    dest = src.with_name(src.name.removesuffix(".jsonl") + AUGMENTED_SUFFIX)
+    report = augment_file(src, dest, cfg, home=ws.home)
+    stem = flat_name(job.name).removesuffix(".jsonl")
+    kept = place(src, ws.done / f"{stamp()}_{stem}.original.jsonl")
+    atomic_write_json(
+        kept.with_name(kept.name + ".json"),
+        {"job_id": job.id, "trained_as": str(dest), "augment": report.to_dict(), "ts": time.time()},
+    )
+    events.emit(
+        conn,
+        "job_augmented",
+        f"{job.name}: augmented, {report.rows_in} rows -> {report.rows_out} "
+        f"({report.augmented} copies, {report.rejected} refused); original kept in {kept}",
+        job_id=job.id,
+        rows_in=report.rows_in,
+        rows_out=report.rows_out,
+        original=str(kept),
+    )
+    return jobs.update(conn, job.id, path=str(dest))
+
+
 def validate_job(
     ws: Workspace,
     cfg: Config,
@@ -144,10 +202,8 @@ def validate_job(
             report = validate_file(ws, cfg, path, tokenizer=tokenizer())
             detail = {"report": report.to_dict()}
             if not report.ok:
-                reasons = list(report.problems) + [
-                    e for e in report.errors if e not in report.problems
-                ]
-            rows = report.rows_trainable
+                reasons = daemon_reasons(report.problems, report.errors)
+            rows = training_rows(report, cfg)
         except Exception as err:  # validation that crashes never lets a file through
             log.exception("validation of %s crashed", path)
             reasons = [f"{job.name}: validation failed: {type(err).__name__}: {err}"]
@@ -173,6 +229,8 @@ def validate_job(
             stored_as=str(stored),
         )
         return job
+    if cfg.data.augment.enabled and not path.name.endswith(AUGMENTED_SUFFIX):
+        return validate_job(ws, cfg, conn, augment_job(ws, cfg, conn, job), tokenizer=tokenizer)
     job = jobs.update(conn, job.id, state="queued", rows_total=rows, error=None)
     events.emit(conn, "job_queued", f"{job.name}: queued ({rows} rows)", job_id=job.id, rows=rows)
     return job

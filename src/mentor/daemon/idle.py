@@ -1,7 +1,9 @@
 """Idle-time work: what the daemon does when no job is ready.
 
 In order, each pass: the daily snapshot (``daemon.snapshot_at``, a verified backup of the live
-lineage, ``mentor.yaml`` and ``state.db``); retention once after each new version (its
+lineage, ``mentor.yaml`` and ``state.db``); the daily report of the previous day at
+``report.time`` (``mentor.analysis.daily``, once per day: kv ``daemon.last_report_day``);
+retention once after each new version (its
 evaluation is in by then, so ``keep_best`` sees it); the scheduled or requested consolidation
 (a child); and the full benchmark suite of the serving version (``eval.full_when_idle``, a
 child, at most once per serving version). Times of day follow the daemon's injected clock.
@@ -13,6 +15,7 @@ time the daemon is idle. A suite that fails is not retried for that version (an 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 import time
@@ -75,6 +78,9 @@ class IdleWork:
         if hhmm_due(d.snapshot_at, now, kv.get(self.conn, Key.LAST_SNAPSHOT_DAY)):
             kv.put(self.conn, Key.LAST_SNAPSHOT_DAY, today)
             self.snapshot()
+        if hhmm_due(self.cfg.report.time, now, kv.get(self.conn, Key.LAST_REPORT_DAY)):
+            kv.put(self.conn, Key.LAST_REPORT_DAY, today)
+            self.daily_report(dt.date.fromtimestamp(now) - dt.timedelta(days=1))
         self._retention()
         task = self._consolidation(now, today, disk_ok)
         if task is None and (version := self.full_suite_due()) is not None:
@@ -88,6 +94,32 @@ class IdleWork:
             {"current": self.ws.current, "mentor.yaml": self.ws.config_file},
             reason="daily-snapshot",
             include_db=True,
+        )
+
+    def daily_report(self, day: dt.date) -> None:
+        """Write the day's report (and send its notifications); a failure is an alert, never
+        the daemon's end."""
+        from mentor.analysis.daily import write_daily_report
+
+        try:
+            rep = write_daily_report(self.ws, self.cfg, day)
+        except Exception as err:  # a report must not stop training
+            log.exception("daily report for %s failed", day)
+            events.emit(
+                self.conn,
+                "report.daily_failed",
+                f"daily report for {day}: {type(err).__name__}: {err}",
+                level="error",
+            )
+            self.board.alert(f"daily report for {day} failed: {err}")
+            return
+        events.emit(
+            self.conn,
+            "report.daily",
+            f"daily report for {day}: {rep.markdown}",
+            day=day.isoformat(),
+            markdown=str(rep.markdown),
+            deliveries=rep.deliveries,
         )
 
     def _retention(self) -> None:

@@ -1,13 +1,22 @@
-"""Inbox scanning: watchdog events wake the daemon, a polling scan is the fallback.
+"""Inbox scanning: a file is taken only when it is complete.
 
-A ``.jsonl`` file (sub-folders included) is taken once its size and mtime have not changed for
-``daemon.settle_seconds`` (measured with the daemon's clock). Hidden files and temporary names
-(``.x.jsonl``, ``x.jsonl.part``) are ignored.
+Complete means: it ends with a newline, and its size and mtime have not changed for
+``daemon.settle_seconds`` (the daemon's clock), and no writer still holds it open. The watchdog
+observer (inotify on Linux) is the fast path: its events wake the daemon at once, and its
+open / close-write events say whether a writer still has the file open, so a writer that pauses
+longer than the settle window mid-file is not cut. Polling every ``daemon.poll_seconds`` is the
+fallback (then only the newline and the settle window decide). A file that stays unchanged for
+``daemon.incomplete_grace_seconds`` is taken even without a final newline or a seen close
+(validation then judges it; a lost event never strands a file).
+
+Hidden files and temporary names (``.x.jsonl``, ``x.jsonl.part``, anything under a dot folder)
+are ignored until they are renamed: the atomic way to drop a file (docs/daemon.md).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,29 +30,57 @@ class _Seen:
     size: int
     mtime_ns: int
     since: float  # clock time the (size, mtime) pair was first seen
+    newline: bool  # the file ends with b"\n" (read once per size/mtime pair)
+
+
+def ends_with_newline(path: Path) -> bool:
+    """Whether the file's last byte is a newline (an empty file is not complete)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+    except OSError:
+        return False
+
+
+def ignored(rel: Path) -> bool:
+    """Temporary names: a dot file or folder, or not ending in ``.jsonl`` (``x.jsonl.part``)."""
+    return rel.suffix != ".jsonl" or any(part.startswith(".") for part in rel.parts)
 
 
 class Inbox:
-    def __init__(self, root: Path, settle_seconds: float) -> None:
+    def __init__(
+        self, root: Path, settle_seconds: float, incomplete_grace_seconds: float = 120.0
+    ) -> None:
         self.root = root
         self.settle = settle_seconds
+        self.grace = incomplete_grace_seconds
         self._seen: dict[Path, _Seen] = {}
         self.wake = threading.Event()
         self._observer: Any = None
+        self._open: dict[Path, int] = {}  # open handles seen by the watch
+        self._lock = threading.Lock()
 
     # -- watchdog -------------------------------------------------------------------------
     def start_watch(self) -> bool:
-        """Start a watchdog observer that sets :attr:`wake` on any change; False if unavailable."""
+        """Start a watchdog observer: it wakes the daemon and tracks writers; False if unavailable."""
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
         except ImportError:
             return False
-        wake = self.wake
+        inbox = self
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
-                wake.set()
+                if not event.is_directory:
+                    inbox.on_event(
+                        event.event_type, event.src_path, getattr(event, "dest_path", "")
+                    )
+                inbox.wake.set()
 
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -57,6 +94,29 @@ class Inbox:
         self._observer = obs
         return True
 
+    def on_event(self, kind: str, src: str | bytes, dest: str | bytes = "") -> None:
+        """Count the file's open handles: ``opened`` adds one, ``closed`` (close-write) and
+        ``closed_no_write`` take one; a rename or delete ends them."""
+        path = Path(os.fsdecode(src))
+        with self._lock:
+            if kind == "opened":
+                self._open[path] = self._open.get(path, 0) + 1
+            elif kind in ("closed", "closed_no_write"):
+                left = self._open.get(path, 0) - 1
+                if left > 0:
+                    self._open[path] = left
+                else:
+                    self._open.pop(path, None)
+            elif kind in ("moved", "deleted"):
+                self._open.pop(path, None)
+                if dest:
+                    self._open.pop(Path(os.fsdecode(dest)), None)
+
+    def writing(self, path: Path) -> bool:
+        """Whether a process holds the file open (a writer that has not closed it yet)."""
+        with self._lock:
+            return self._open.get(path, 0) > 0
+
     def stop_watch(self) -> None:
         if self._observer is not None:
             self._observer.stop()
@@ -69,15 +129,12 @@ class Inbox:
             return []
         out = []
         for p in self.root.rglob("*.jsonl"):
-            rel = p.relative_to(self.root)
-            if any(part.startswith(".") for part in rel.parts):
-                continue
-            if p.is_file():
+            if not ignored(p.relative_to(self.root)) and p.is_file():
                 out.append(p)
         return sorted(out)
 
     def settled(self, now: float) -> list[Path]:
-        """Files whose size and mtime are unchanged for ``settle`` seconds, oldest first."""
+        """Complete files (see the module's docstring), oldest first."""
         ready = []
         current = set()
         for p in self.candidates():
@@ -88,22 +145,30 @@ class Inbox:
             current.add(p)
             seen = self._seen.get(p)
             if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                self._seen[p] = _Seen(st.st_size, st.st_mtime_ns, now)
-                if self.settle > 0:
-                    continue
-                seen = self._seen[p]
-            if now - seen.since >= self.settle:
+                seen = _Seen(st.st_size, st.st_mtime_ns, now, ends_with_newline(p))
+                self._seen[p] = seen
+            still = now - seen.since
+            if still >= self.grace and self.grace > 0:
+                if not seen.newline or self.writing(p):
+                    log.warning("%s: unchanged for %.0fs, taken though incomplete", p, still)
+                ready.append(p)
+            elif seen.newline and still >= self.settle and not self.writing(p):
                 ready.append(p)
         for gone in set(self._seen) - current:
             del self._seen[gone]
         return ready
 
     def next_settle(self) -> float | None:
-        """Clock time at which the earliest unsettled file may be settled."""
-        return min((s.since + self.settle for s in self._seen.values()), default=None)
+        """Clock time at which the earliest waiting file may be taken."""
+        times = [s.since + self.settle for s in self._seen.values() if s.newline]
+        if self.grace > 0:
+            times += [s.since + self.grace for s in self._seen.values() if not s.newline]
+        return min(times, default=None)
 
     def forget(self, path: Path) -> None:
         self._seen.pop(path, None)
+        with self._lock:
+            self._open.pop(path, None)
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

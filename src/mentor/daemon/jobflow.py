@@ -2,7 +2,7 @@
 
 ``queued -> training -> (version) -> evaluating -> done``; a training child ends ``completed``
 (a version is made and the job waits for its evaluation), ``paused`` (the job keeps its row),
-``stopped`` (stays ``training``: resumed first on the next start), ``skipped`` (its remaining
+``stopped`` (queued again with its row: resumed on the next start), ``skipped`` (its remaining
 rows recorded) or ``failed`` (retried with a doubling backoff, then set aside in
 ``data/failed/``). An evaluation ends ``evaluated`` (promoted or refused by the gate, then the
 file is archived), ``interrupted`` (a pause or stop cut it: the job stays ``evaluating`` and is
@@ -62,7 +62,8 @@ class JobFlow:
         """Act on a training outcome; returns its status (``paused``: the daemon pauses)."""
         if out is None:
             if stopping and rc in (-signal.SIGTERM, -signal.SIGINT):
-                return "stopped"  # stopped before training began: resumes on the next start
+                jobs.update(self.conn, job.id, state="queued")  # resumes on the next start
+                return "stopped"
             self.failed(job, f"training process exited with code {rc} without a result", now)
             return "failed"
         status = str(out.get("status"))
@@ -72,13 +73,25 @@ class JobFlow:
         if total:
             upd["rows_total"] = total
         self._status_from_outcome(out)
+        if status == "skipped" and total and next_row >= total:
+            # the skip came at the last step: every row is trained, so the file is finished
+            control.clear(self.ws, only="skip")
+            events.emit(
+                self.conn,
+                "skip_at_end",
+                f"{job.name}: skip arrived at the last step; every row is trained, the file "
+                "is finished",
+                job_id=job.id,
+            )
+            status = "completed"
         if status == "completed":
             job = jobs.update(self.conn, job.id, state="evaluating", error=None, **upd)
             self.make_version(job, out)
         elif status in ("paused", "stopped"):
-            # paused: waits for resume; stopped: stays 'training', resumed on the next start
+            # paused: waits for resume; stopped: queued again (it keeps its row), so no job
+            # shows 'training' while nothing trains
             jobs.update(
-                self.conn, job.id, **upd, **({"state": "paused"} if status == "paused" else {})
+                self.conn, job.id, **upd, state="paused" if status == "paused" else "queued"
             )
             events.emit(
                 self.conn,

@@ -94,7 +94,9 @@ class Launcher:
         job: jobs.Job | None = None,
         version: str | None = None,
         reason: str | None = None,
+        extra: list[str] | None = None,
     ) -> Child:
+        """``extra``: config overrides of this child only (after the daemon's own)."""
         jid = job.id if job else None
         tag = f"job{jid}-{mode}" if jid else mode
         outcome = self.ws.status_dir / "jobs" / f"{tag}.outcome.json"
@@ -109,7 +111,7 @@ class Launcher:
             cmd += ["--version", version]
         if reason:
             cmd += ["--reason", reason]
-        for o in self.overrides:
+        for o in [*self.overrides, *(extra or [])]:
             cmd += ["--set", o]
         if mode == "train":
             cmd = self._ranks(cmd)

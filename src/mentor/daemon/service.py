@@ -25,7 +25,7 @@ from typing import Any
 
 from mentor import config as config_mod
 from mentor import control
-from mentor.daemon import files
+from mentor.daemon import eval_budget, files
 from mentor.daemon.idle import IdleWork
 from mentor.daemon.inbox import Inbox
 from mentor.daemon.jobflow import JobFlow
@@ -33,6 +33,7 @@ from mentor.daemon.launcher import Child, Launcher, reap_orphan
 from mentor.daemon.lock import PidLock
 from mentor.daemon.queue import resume_paused
 from mentor.daemon.status import BUSY, Board
+from mentor.monitor.status import read_status
 from mentor.paths import Workspace
 from mentor.store import connect, events, jobs, kv
 from mentor.store.kv import Key
@@ -64,7 +65,9 @@ class Daemon:
             d.mkdir(parents=True, exist_ok=True)
         self.conn = connect(ws.db)
         self.launcher = launcher or Launcher(ws, self.overrides)
-        self.inbox = Inbox(ws.inbox, self.cfg.daemon.settle_seconds)
+        self.inbox = Inbox(
+            ws.inbox, self.cfg.daemon.settle_seconds, self.cfg.daemon.incomplete_grace_seconds
+        )
         self.watch = watch
         self.tick = tick
         self.lock = PidLock(ws)
@@ -80,6 +83,7 @@ class Daemon:
         self._tokenizer: Any = None
         self._tokenizer_path: Path | None = None
         self.started = False
+        self._eval_logged: tuple[Any, float] = (None, 0.0)  # (items done, when) last logged
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -214,11 +218,54 @@ class Daemon:
                 child.proc.terminate()
         elif self.paused:
             self.board.set("pausing")
+        if child.mode == "train" and child.job_id is not None:
+            self._sync_rows(child.job_id)
+        elif child.mode.startswith("evaluate"):
+            self._log_eval_progress()
         self._take_inbox(now)
         if child.mode == "evaluate-full" and (
             self.paused or self.stopping or jobs.next_job(self.conn, now)[0] is not None
         ):
             child.cut()  # the full suite yields; it runs again when the daemon is idle
+
+    def _log_eval_progress(self) -> None:
+        """A line in the daemon's log when an evaluation's item count moved, at most every
+        ``daemon.progress_log_seconds``."""
+        ev = read_status(self.ws).get("evaluation")
+        if not isinstance(ev, dict) or not ev.get("items_total"):
+            return
+        now = time.monotonic()
+        done = ev.get("items_done")
+        if done == self._eval_logged[0] or now - self._eval_logged[1] < (
+            self.cfg.daemon.progress_log_seconds
+        ):
+            return
+        self._eval_logged = (done, now)
+        eta = ev.get("eta_s")
+        log.info(
+            "evaluating %s (%s): %s/%s items%s",
+            ev.get("version"),
+            ev.get("kind"),
+            done,
+            ev["items_total"],
+            f", ETA {eta / 60:.1f} min" if isinstance(eta, int | float) else "",
+        )
+
+    def _sync_rows(self, job_id: int) -> None:
+        """The job's row position follows the training's progress (``queue list`` and
+        ``status`` read it from the job, one denominator: the rows the file trains)."""
+        snap = read_status(self.ws)
+        done, total = snap.get("next_row"), snap.get("rows_total")
+        if not isinstance(done, int):
+            return
+        job = jobs.get(self.conn, job_id)
+        if job.state == "training" and (done, total) != (job.rows_done, job.rows_total):
+            jobs.update(
+                self.conn,
+                job_id,
+                rows_done=done,
+                **({"rows_total": total} if isinstance(total, int) and total else {}),
+            )
 
     # ------------------------------------------------------------------ control
     def _control(self) -> None:
@@ -268,11 +315,14 @@ class Daemon:
         self.cfg = config_mod.load(self.ws.config_file, self.overrides)
         self.flow.cfg = self.idle.cfg = self.cfg
         self.inbox.settle = self.cfg.daemon.settle_seconds
+        self.inbox.grace = self.cfg.daemon.incomplete_grace_seconds
 
     def _take_inbox(self, now: float) -> None:
         for path in self.inbox.settled(now):
             rel = self.inbox.rel(path)
             self.inbox.forget(path)
+            if self.child is None:  # a running child keeps its state on the board
+                self.board.set("validating", current_file=rel)
             try:
                 job = files.admit(
                     self.ws,
@@ -285,7 +335,10 @@ class Daemon:
                 )
             except FileNotFoundError:
                 continue  # removed meanwhile
-            log.info("inbox %s -> job %s (%s)", rel, job.id, job.state)
+            if job.state == "failed":
+                log.warning("inbox %s -> job %s (failed: %s)", rel, job.id, job.error)
+            else:
+                log.info("inbox %s -> job %s (%s)", rel, job.id, job.state)
 
     # ------------------------------------------------------------------ children
     def _disk_ok(self) -> bool:
@@ -316,8 +369,16 @@ class Daemon:
     def _launch(self, job: jobs.Job) -> None:
         self.reload_config()
         if job.state == "evaluating" and job.version:
-            self.child = self.launcher.start("evaluate", job=job, version=job.version.split("_")[0])
-            self.board.set("evaluating", current_file=job.name)
+            short = job.version.split("_")[0]
+            per_tier = self._quick_size(job)
+            self.child = self.launcher.start(
+                "evaluate", job=job, version=short, extra=[f"eval.quick_per_tier={per_tier}"]
+            )
+            self.board.set(
+                "evaluating",
+                current_file=job.name,
+                evaluation={"kind": "quick", "version": short},
+            )
             events.emit(
                 self.conn,
                 "job_evaluating",
@@ -326,7 +387,7 @@ class Daemon:
                 version=job.version,
             )
         else:
-            first = job.state == "queued"
+            first = job.state == "queued" and job.rows_done == 0
             jobs.update(
                 self.conn, job.id, state="training", started_at=job.started_at or time.time()
             )
@@ -341,6 +402,27 @@ class Daemon:
                 pid=self.child.proc.pid,
             )
         kv.put(self.conn, Key.CHILD_PID, str(self.child.proc.pid))
+
+    def _quick_size(self, job: jobs.Job) -> int:
+        """Items per tier of this job's quick benchmark (:mod:`mentor.daemon.eval_budget`)."""
+        trained = eval_budget.train_seconds(
+            self.ws.status_dir / "jobs" / f"job{job.id}-train.outcome.json"
+        )
+        pace = eval_budget.pace(self.conn)
+        n = eval_budget.quick_per_tier(self.cfg, trained, pace)
+        if n != self.cfg.eval.quick_per_tier:
+            events.emit(
+                self.conn,
+                "eval.sized",
+                f"{job.name}: quick benchmark of {n} per tier (training took {trained:.0f}s, "
+                f"{pace:.1f}s per item; eval.quick_budget_share "
+                f"{self.cfg.eval.quick_budget_share})",
+                job_id=job.id,
+                per_tier=n,
+                train_seconds=trained,
+                seconds_per_item=pace,
+            )
+        return n
 
     def _idle(self, now: float) -> None:
         self.board.set("idle", current_file=None)
@@ -375,6 +457,7 @@ class Daemon:
             cut = self.stopping or child.cut_sent
             self.idle.after_full_suite(child.version or "", out, rc, cut=cut)
         elif child.job_id is not None and child.mode == "evaluate":
+            eval_budget.record_pace(self.conn, out)
             job = jobs.get(self.conn, child.job_id)
             self.flow.after_eval(job, out, rc, stopping=self.stopping)
         elif child.job_id is not None:

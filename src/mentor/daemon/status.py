@@ -14,7 +14,7 @@ from typing import Any
 
 from mentor import control
 from mentor.daemon.lock import lock_holder
-from mentor.monitor.status import StatusWriter, read_status
+from mentor.monitor.status import StatusWriter, eta_seconds, read_status
 from mentor.paths import Workspace
 from mentor.store import connect, events, jobs, kv
 from mentor.store.kv import Key
@@ -26,7 +26,11 @@ BUSY = {
     "evaluate-full": "evaluating",
     "consolidate": "consolidating",
 }
-PAUSABLE = ("training", "evaluating", "consolidating")
+PAUSABLE = ("training", "evaluating", "consolidating", "validating")
+#: job states that are the daemon's state while it works on that job (the queue's own word)
+JOB_BUSY = ("validating", "training", "evaluating")
+#: daemon states a busy job's state replaces (the others: paused, blocked, stopping... stay)
+PLAIN = ("idle", "validating", "training", "evaluating")
 
 
 class Board:
@@ -40,31 +44,53 @@ class Board:
     def state(self) -> str | None:
         return kv.get(self.conn, Key.DAEMON_STATE)
 
+    def _write(self, **fields: Any) -> None:
+        """Merge ``fields`` into the file as it is now and write it at once: a child writes
+        its progress into the same file, so the daemon never writes back a stale copy. Fields
+        that already hold these values write nothing."""
+        self.status.state = read_status(self.status.ws)
+        if all(self.status.state.get(k) == v for k, v in fields.items()):
+            return
+        self.status.update(**fields)
+        self.status.flush()
+
     def set(self, state: str, **fields: Any) -> None:
         """A new state is written at once; the same state only merges ``fields``."""
         if self.state != state:
             kv.put(self.conn, Key.DAEMON_STATE, state)
-            self.status.update(status=state, **fields)
-            self.status.flush()
+            self._write(status=state, **fields)
         elif fields:
-            self.status.update(**fields)
+            self._write(**fields)
 
     def update(self, **fields: Any) -> None:
-        self.status.update(**fields)
+        self._write(**fields)
 
     def alert(self, message: str) -> None:
-        self.status.alert(message)
+        alerts = list(read_status(self.status.ws).get("active_alerts") or [])
+        if message not in alerts:
+            self._write(active_alerts=[*alerts, message])
 
     def clear_alerts(self, prefix: str) -> None:
-        kept = [a for a in self.status.state.get("active_alerts") or [] if not a.startswith(prefix)]
-        self.status.update(active_alerts=kept)
+        alerts = read_status(self.status.ws).get("active_alerts") or []
+        self._write(active_alerts=[a for a in alerts if not a.startswith(prefix)])
 
 
-def shown_state(daemon_state: str | None, running: bool, request: dict[str, Any] | None) -> str:
-    """The state to show: the daemon's, or the pending request's effect when it has not acted."""
+def shown_state(
+    daemon_state: str | None,
+    running: bool,
+    request: dict[str, Any] | None,
+    job_state: str | None = None,
+) -> str:
+    """The state to show: the daemon's, or the pending request's effect when it has not acted.
+
+    A job that is validating, training or evaluating names the state (the same row ``queue
+    list`` shows), so the two never disagree; a paused, blocked or stopping daemon says so.
+    """
     if not running:
         return "stopped"
     state = daemon_state or "idle"
+    if job_state in JOB_BUSY and state in PLAIN:
+        state = job_state
     action = request.get("action") if request else None
     if action == "stop":
         return "stopping"
@@ -81,10 +107,18 @@ def status_object(ws: Workspace) -> dict[str, Any]:
     try:
         pid = lock_holder(ws)
         pending = jobs.pending(conn)
-        active = next((j for j in pending if j.state in ("training", "evaluating", "paused")), None)
+        active = next(
+            (j for j in pending if j.state in (*JOB_BUSY, "paused")),
+            None,
+        )
         last_eval = next(iter(events.recent(conn, kinds=["eval.finished"], limit=1)), None)
         return {
-            "state": shown_state(kv.get(conn, Key.DAEMON_STATE), pid is not None, request),
+            "state": shown_state(
+                kv.get(conn, Key.DAEMON_STATE),
+                pid is not None,
+                request,
+                active.state if active else None,
+            ),
             "pid": pid,
             "request": request,
             "job": active.to_dict() if active else None,
@@ -95,7 +129,7 @@ def status_object(ws: Workspace) -> dict[str, Any]:
             "loss": snap.get("loss"),
             "validation_loss": snap.get("validation_loss"),
             "tokens_per_sec": snap.get("tokens_per_sec"),
-            "eta_s": snap.get("eta_s"),
+            "eta_s": eta_seconds(snap),
             "evaluation": snap.get("evaluation"),
             "queue": [j.to_dict() for j in pending if j is not active],
             "counts": jobs.counts(conn),

@@ -98,7 +98,9 @@ def _parse_line(
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
-        errors.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
+        # json's messages may end in " at" ("Unterminated string starting at"): no "at at"
+        msg = err.msg.removesuffix(" at")
+        errors.append(f"{where}: not valid JSON ({msg} at column {err.colno})")
         return None
     try:
         return messages_from_row(obj, where, fmt)

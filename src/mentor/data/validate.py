@@ -181,9 +181,11 @@ def measured_tokens_per_s(ws: Workspace | None) -> float | None:
     """The last trained tokens/s recorded by training in ``state.db``."""
     if ws is None or not ws.db.is_file():
         return None
-    from mentor.store import connect, kv
+    from mentor.store import connect_readonly, kv
 
-    conn = connect(ws.db)
+    conn = connect_readonly(ws.db)
+    if conn is None:
+        return None
     try:
         return kv.get_float(conn, kv.Key.TRAIN_TOKENS_PER_S)
     finally:
@@ -306,12 +308,15 @@ def _estimate(
     report.tokens = int(sum(lengths[i] for i in report.keep))
     report.trained_tokens = int(sum(answers[i] for i in report.keep))
     if tokens_per_s is not None:
-        report.tokens_per_s, report.tokens_per_s_source = tokens_per_s, "given"
+        set_rate(report, cfg, tokens_per_s, "given")
     else:
         measured = measured_tokens_per_s(ws)
         if measured:
-            report.tokens_per_s, report.tokens_per_s_source = measured, "measured (last training)"
-    if report.tokens_per_s:
-        report.est_seconds = round(
-            report.tokens * cfg.training.epochs_per_file / report.tokens_per_s, 1
-        )
+            set_rate(report, cfg, measured, "measured (last training)")
+
+
+def set_rate(report: ValidationReport, cfg: Config, tokens_per_s: float, source: str) -> None:
+    """The training time estimate from a rate (tokens/s) and where the rate came from."""
+    report.tokens_per_s, report.tokens_per_s_source = round(tokens_per_s, 1), source
+    if tokens_per_s > 0:
+        report.est_seconds = round(report.tokens * cfg.training.epochs_per_file / tokens_per_s, 1)

@@ -21,7 +21,7 @@ from mentor.errors import MentorError, NotFoundError
 from mentor.evals import forgetting
 from mentor.evals.gate import GateDecision, ScoreSet, gate
 from mentor.evals.results import EvalResult
-from mentor.evals.runner import eval_engine, evaluate
+from mentor.evals.runner import Progress, eval_engine, evaluate
 from mentor.evals.tasks import Task, benchmark_task, data_task, subset
 from mentor.models.refs import resolve_model
 from mentor.paths import Workspace
@@ -111,8 +111,10 @@ def after_training(
     job_id: int | None = None,
     backend: str = "hf",
     interrupt: Interrupt | None = None,
+    progress: Progress | None = None,
 ) -> AutoEvalResult:
-    """``interrupt`` (the daemon's pause/stop) cuts any generation: GenerationInterrupted."""
+    """``interrupt`` (the daemon's pause/stop) cuts any generation: GenerationInterrupted.
+    ``progress`` gets ``(task, items done, items total)`` (the daemon shows it in status)."""
     spec = resolve_model(ws, cfg, version)
     engine = eval_engine(spec.base, spec.adapter, cfg, backend)
     heldout = None
@@ -125,10 +127,13 @@ def after_training(
             name="heldout",
             engine=engine,
             interrupt=interrupt,
+            progress=progress,
         )
     qtasks = quick_tasks(cfg)
     quick = (
-        evaluate(ws, cfg, version, tasks=qtasks, engine=engine, interrupt=interrupt)
+        evaluate(
+            ws, cfg, version, tasks=qtasks, engine=engine, interrupt=interrupt, progress=progress
+        )
         if qtasks
         else None
     )
@@ -198,6 +203,7 @@ def full_suite(
     *,
     backend: str = "hf",
     interrupt: Interrupt | None = None,
+    progress: Progress | None = None,
 ) -> EvalResult:
     """The whole ``eval.benchmarks`` suite for a version (the daemon runs it when idle and cuts
     it through ``interrupt`` when a file arrives or a pause is asked for)."""
@@ -208,6 +214,7 @@ def full_suite(
         benchmarks=list(cfg.eval.benchmarks),
         backend=backend,
         interrupt=interrupt,
+        progress=progress,
     )
     conn = connect(ws.db)
     try:

@@ -160,3 +160,20 @@ class StatusWriter:
 
     def _keys(self) -> list[str]:
         return list(FIELDS) + [k for k in self.state if k not in FIELDS]
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def eta_seconds(status: dict[str, Any]) -> float | None:
+    """Seconds left of what runs now, the one definition ``mentor status`` and the dashboard
+    show: an evaluation's (from its items done and their pace) while evaluating, else the
+    training's (the trainer's own estimate from its step pace); None when nothing runs."""
+    state = status.get("status")
+    if state == "evaluating":
+        ev = status.get("evaluation")
+        return _number(ev.get("eta_s")) if isinstance(ev, dict) else None
+    if state == "training":
+        return _number(status.get("eta_s"))
+    return None

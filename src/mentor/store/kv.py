@@ -19,6 +19,8 @@ class Key(StrEnum):
     CONSOLIDATE_REQUEST = "daemon.consolidate_request"  # set by `mentor consolidate`
     LAST_SNAPSHOT_DAY = "daemon.last_snapshot_day"
     LAST_CONSOLIDATION_DAY = "daemon.last_consolidation_day"
+    LAST_REPORT_DAY = "daemon.last_report_day"  # the day the daemon wrote a daily report on
+    EVAL_SECONDS_PER_ITEM = "eval.seconds_per_item"  # the last evaluation's pace (sizing)
     LAST_CONSOLIDATION = "daemon.last_consolidation"  # unix time of the last consolidation
     TRAIN_TOKENS_PER_S = "train.tokens_per_s"  # the last training's throughput (time estimates)
 

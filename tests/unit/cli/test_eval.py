@@ -70,3 +70,17 @@ def test_summary_reads_the_step_the_training_status_writer_wrote(
     assert summ["step"] == out["global_step"]
     assert summ["current_file"] == "a.jsonl"
     assert isinstance(summ["loss"], float) and summ["loss"] == summ["status"]["loss"]
+
+
+def test_test_model_reads_a_piped_prompt_whole(workspace) -> None:
+    """`printf 'a\\nb' | mentor test-model`: one prompt (both lines), one answer, no loop."""
+    from typer.testing import CliRunner
+
+    from mentor.cli import app
+
+    home = ["--home", str(workspace.home)]
+    args = ["test-model", "--model", "base", "--max-new-tokens", "6"]
+    piped = CliRunner().invoke(app, [*home, *args], input="first line\nsecond line\n")
+    given = CliRunner().invoke(app, [*home, *args, "--prompt", "first line\nsecond line"])
+    assert piped.exit_code == 0 == given.exit_code, piped.output
+    assert piped.stdout == given.stdout and "> " not in piped.stdout

@@ -74,11 +74,17 @@ def fake_train_file(
 
     outcome = "completed"
     trained = 0
+    # FAKE_REQUEST_AT_ROW="N:action": a user's request arrives while row N is trained
+    at_row, _, asked = os.environ.get("FAKE_REQUEST_AT_ROW", "").partition(":")
     while entry["next_row"] < len(rows):
         act = control() if control else None
         if act:
             outcome = {"pause": "paused", "stop": "stopped", "skip": "skipped"}[act]
             break
+        if at_row and entry["next_row"] + 1 == int(at_row):
+            from mentor import control as control_channel
+
+            control_channel.request(ws, asked, "stand-in request")
         time.sleep(delay)
         conn.execute(
             "INSERT INTO ledger (lineage_id, file_hash, row_index, step, ts) VALUES (1, ?, ?, ?, ?)",
@@ -97,8 +103,14 @@ def fake_train_file(
                     "file_steps": len(rows),
                     "lr": 1e-4,
                     "tokens_per_s": 100.0,
+                    "next_row": entry["next_row"],
+                    "rows_total": len(rows),
                 }
             )
+    if outcome == "completed" and control:  # the real trainer also polls after its last step
+        act = control()
+        if act:
+            outcome = {"pause": "paused", "stop": "stopped", "skip": "skipped"}[act]
     entry["status"] = {"completed": "completed", "skipped": "skipped"}.get(outcome, "in_progress")
     ckpt()
     conn.close()
@@ -116,22 +128,41 @@ def fake_train_file(
     }
 
 
-def _generate(ws: Workspace, what: str, version: str, seconds: float, interrupt: Any) -> None:
-    """Poll ``interrupt`` as the engine does after each decode step, for ``seconds``."""
-    note(ws, what=what, version=version, event="started")
+def _generate(
+    ws: Workspace,
+    what: str,
+    version: str,
+    seconds: float,
+    interrupt: Any,
+    progress: Any = None,
+    **started: Any,
+) -> None:
+    """Poll ``interrupt`` as the engine does after each decode step, for ``seconds``; report
+    ``FAKE_EVAL_ITEMS`` items done evenly over that time to ``progress`` as the runner does."""
+    note(ws, what=what, version=version, event="started", **started)
+    items = int(os.environ.get("FAKE_EVAL_ITEMS", "10"))
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
         if interrupt is not None and interrupt():
             note(ws, what=what, version=version, event="cut")
             raise GenerationInterrupted(f"{what} cut")
         time.sleep(0.02)
+        if progress is not None:
+            progress("stand-in", min(items, int(items * (time.monotonic() - t0) / seconds)), items)
     note(ws, what=what, version=version, event="done")
 
 
 def after_training(ws, cfg, *, path, version, job_id=None, interrupt=None):
-    """For ``evaluate_version``: always promotes."""
-    _generate(ws, "after_training", version, float(os.environ.get("FAKE_EVAL_S", "0")), interrupt)
+    """For ``evaluate_version``: always promotes; its progress goes where the real one's does."""
+    from mentor.daemon.child import EvalProgress
+
+    items = int(os.environ.get("FAKE_EVAL_ITEMS", "10"))
+    progress = EvalProgress(ws, "quick", version, {"stand-in": items}, Path(path).name)
+    seconds = float(os.environ.get("FAKE_EVAL_S", "0"))
+    per_tier = cfg.eval.quick_per_tier  # what the daemon sized it to
+    _generate(ws, "after_training", version, seconds, interrupt, progress, per_tier=per_tier)
     return {
+        **progress.close(),
         "status": "evaluated",
         "metrics": {"heldout.solved": 1.0},
         "promote": True,

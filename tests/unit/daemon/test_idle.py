@@ -151,3 +151,70 @@ def test_a_pause_cuts_the_full_suite_and_it_runs_again_after_resume(
         d.close()
     fulls = [x[2] for x in _log(fake_ws, kit) if x[0] == "full_suite"]
     assert fulls == ["started", "cut", "started", "done"]
+
+
+def test_daily_report_of_the_previous_day_at_report_time_once(fake_ws: Workspace, kit) -> None:
+    """The daemon writes yesterday's report at report.time (its own clock), once a day."""
+    from mentor.store import connect, events, kv
+
+    def at(day: int, hh: int, mm: int) -> float:
+        return time.mktime((2026, 3, day, hh, mm, 0, 0, 0, -1))
+
+    now = [at(5, 6, 59)]
+    d = kit.make_daemon(fake_ws, clock=lambda: now[0], extra=["report.time=07:00"])
+    d.start()
+    conn = connect(fake_ws.db)
+    daily = fake_ws.daily_reports
+    try:
+        d.run_once(now[0])
+        assert not list(daily.glob("*.md"))
+        now[0] = at(5, 7, 1)
+        d.run_once(now[0])
+        assert sorted(p.name for p in daily.glob("*.md")) == ["2026-03-04.md"]
+        assert "2026-03-04" in (daily / "2026-03-04.md").read_text()
+        assert kv.get(conn, kv.Key.LAST_REPORT_DAY) == "2026-03-05"
+        now[0] = at(5, 23, 0)
+        d.run_once(now[0])
+        assert len(events.recent(conn, kinds=["report.daily"])) == 1  # once a day
+        now[0] = at(6, 7, 30)
+        d.run_once(now[0])
+        assert sorted(p.name for p in daily.glob("*.md")) == ["2026-03-04.md", "2026-03-05.md"]
+    finally:
+        d.close()
+        conn.close()
+
+
+def test_quick_eval_is_sized_by_training_time_and_measured_pace(
+    fake_ws: Workspace, kit, monkeypatch
+) -> None:
+    """With a measured pace far slower than the training, the daemon caps the quick benchmark
+    (here to 0 per tier: the held-out rows alone) and says so; the evaluation's own pace is
+    then recorded for the next file."""
+    from mentor.config import Config
+    from mentor.daemon import eval_budget
+    from mentor.store import connect, kv
+
+    cfg = Config()  # 3 benchmarks, 30 per tier, share 1.0
+    assert eval_budget.quick_per_tier(cfg, 120.0, 2.0) == 20  # 60 items over 3 tiers
+    assert eval_budget.quick_per_tier(cfg, 1000.0, 2.0) == 30  # never above quick_per_tier
+    assert eval_budget.quick_per_tier(cfg, 120.0, None) == 30  # nothing measured yet
+    cfg.eval.quick_budget_share = 0
+    assert eval_budget.quick_per_tier(cfg, 120.0, 2.0) == 30  # off
+
+    monkeypatch.setenv("FAKE_EVAL_S", "0.5")  # the stand-in's items take 0.05 s each
+    conn = connect(fake_ws.db)
+    kv.put(conn, kv.Key.EVAL_SECONDS_PER_ITEM, "1000")
+    conn.close()
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 2)
+        kit.drive(d, lambda: [j["state"] for j in kit.jobs(fake_ws)] == ["done"])
+    finally:
+        d.close()
+    started = [e for e in kit.evals_log(fake_ws) if e["event"] == "started"]
+    assert started[0]["per_tier"] == 0
+    assert "eval.sized" in kit.kinds(fake_ws)
+    conn = connect(fake_ws.db)
+    assert kv.get_float(conn, kv.Key.EVAL_SECONDS_PER_ITEM) < 1000  # the stand-in's own pace
+    conn.close()

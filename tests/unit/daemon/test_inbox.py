@@ -43,3 +43,43 @@ def test_hidden_and_partial_names_are_ignored(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("{}\n")
     assert [inbox.rel(p) for p in inbox.settled(0.0)] == ["ok.jsonl", "sub/ok2.jsonl"]
+
+
+def test_a_writer_holding_the_file_open_past_the_settle_window_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    """Complete lines so far, then a pause longer than the settle window with the file still
+    open: the close-write the watch sees decides, so the file is taken once, whole."""
+    from mentor.daemon.inbox import Inbox
+
+    inbox = Inbox(tmp_path / "inbox", settle_seconds=0.2)
+    assert inbox.start_watch()
+    try:
+        f = tmp_path / "inbox" / "slow.jsonl"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with open(f, "w") as out:
+            out.write('{"text": "one"}\n')
+            out.flush()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 0.8:  # stable, newline-terminated, but still open
+                assert inbox.settled(time.monotonic()) == []
+                time.sleep(0.1)
+            out.write('{"text": "two"}\n')
+        t0 = time.monotonic()
+        got: list[Path] = []
+        while not got and time.monotonic() - t0 < 5:
+            time.sleep(0.1)
+            got = inbox.settled(time.monotonic())
+        assert got == [f] and f.read_text().count("\n") == 2
+    finally:
+        inbox.stop_watch()
+
+
+def test_no_final_newline_waits_for_the_grace_window(tmp_path: Path) -> None:
+    from mentor.daemon.inbox import Inbox
+
+    inbox = Inbox(tmp_path, settle_seconds=1, incomplete_grace_seconds=10)
+    (tmp_path / "a.jsonl").write_text('{"text": "cut mid-ro')
+    assert inbox.settled(0.0) == [] and inbox.settled(5.0) == []
+    assert inbox.next_settle() == 10.0
+    assert inbox.settled(10.0) == [tmp_path / "a.jsonl"]

@@ -151,3 +151,98 @@ def test_pause_during_evaluation_shows_pausing_cuts_it_and_resume_evaluates_agai
     assert version_rows.resolve(conn, "v001").status == "serving"
     conn.close()
     print(f"\nevaluation cut {cut_after:.2f}s after `mentor pause`")
+
+
+def test_skip_at_the_last_step_finishes_the_file(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A skip that arrives while the last row trains: a version is made, every row is in the
+    ledger, the job is done, and no "0 rows not trained" message appears."""
+    from mentor.store import connect, events
+
+    monkeypatch.setenv("FAKE_REQUEST_AT_ROW", "3:skip")
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 3)
+        kit.drive(d, lambda: [j["state"] for j in kit.jobs(fake_ws)] in (["done"], ["skipped"]))
+    finally:
+        d.close()
+    (job,) = kit.jobs(fake_ws)
+    assert job["state"] == "done", job["error"]
+    assert job["version"] and job["version"].startswith("v001") and job["rows_done"] == 3
+    assert sorted(r for _, r in kit.ledger(fake_ws)) == [0, 1, 2]
+    conn = connect(fake_ws.db)
+    msgs = [e.message for e in events.recent(conn, limit=200)]
+    conn.close()
+    assert not any("not trained" in m for m in msgs)
+    assert "skip_at_end" in kit.kinds(fake_ws) and "job_skipped" not in kit.kinds(fake_ws)
+    assert not fake_ws.control_file.exists()
+
+
+def test_rows_follow_training_and_stop_leaves_training(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`queue list` shows the row position while the file trains (one denominator); after a
+    stop the job is queued again with its row, not `training`; the next start finishes it."""
+    from mentor import control
+
+    monkeypatch.setenv("FAKE_STEP_S", "0.03")
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 100)
+        kit.drive(d, lambda: (kit.jobs(fake_ws) or [{"rows_done": 0}])[0]["rows_done"] >= 3)
+        job = kit.jobs(fake_ws)[0]
+        assert job["state"] == "training" and job["rows_total"] == 100
+        control.request(fake_ws, "stop")
+        kit.drive(d, lambda: d.child is None)
+    finally:
+        d.close()
+    job = kit.jobs(fake_ws)[0]
+    assert job["state"] == "queued" and 3 <= job["rows_done"] < 100
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.drive(d, lambda: kit.jobs(fake_ws)[0]["state"] == "done")
+    finally:
+        d.close()
+    assert sorted(r for _, r in kit.ledger(fake_ws)) == list(range(100))
+
+
+def test_evaluation_progress_in_status_cli_and_daemon_log(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While a version is evaluated: items done/total and an ETA in `status --json`, the
+    status file, the `status` table and the daemon's log."""
+    import logging
+
+    from mentor.monitor.status import read_status
+
+    monkeypatch.setenv("FAKE_EVAL_S", "4")
+    monkeypatch.setenv("FAKE_EVAL_ITEMS", "40")
+    d = kit.make_daemon(fake_ws, extra=["daemon.progress_log_seconds=0"])
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 2)
+        with caplog.at_level(logging.INFO, logger="mentor.daemon.service"):
+            kit.drive(
+                d,
+                lambda: (
+                    ((read_status(fake_ws).get("evaluation") or {}).get("items_done") or 0) >= 10
+                ),
+            )
+            d.run_once(time.time())
+            s = _status(fake_ws)
+            text = CliRunner().invoke(app, ["--home", str(fake_ws.home), "status"]).stdout
+        ev = s["evaluation"]
+        assert s["state"] == "evaluating" and ev["kind"] == "quick" and ev["items_total"] == 40
+        assert 10 <= ev["items_done"] < 40 and ev["eta_s"] > 0 and s["eta_s"] == ev["eta_s"]
+        assert "/40 items (" in text and "ETA" in text
+        logged = [r.getMessage() for r in caplog.records if "items" in r.getMessage()]
+        assert any(
+            m.startswith("evaluating v001 (quick): ") and "/40 items, ETA" in m for m in logged
+        )
+        kit.drive(d, lambda: kit.jobs(fake_ws)[0]["state"] == "done")
+    finally:
+        d.close()

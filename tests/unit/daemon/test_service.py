@@ -88,3 +88,33 @@ def test_stop_during_evaluation_cuts_it_and_the_next_start_evaluates_again(
         d.close()
     assert [e["event"] for e in kit.evals_log(fake_ws)] == ["started", "cut", "started", "done"]
     assert kit.jobs(fake_ws)[0]["version"].startswith("v001_")
+
+
+def test_a_file_written_in_two_parts_becomes_one_job(fake_ws: Workspace, kit) -> None:
+    """The first part ends mid-row; the rest comes after a pause longer than the settle window
+    (on the daemon's clock). The file is taken once, whole: one queued job with every row."""
+    now = [1000.0]
+    d = kit.make_daemon(fake_ws, clock=lambda: now[0], extra=["daemon.settle_seconds=2"])
+    d.start()
+    try:
+        src = kit.write_rows(fake_ws.data / "whole.jsonl", 4)
+        data = src.read_bytes()
+        cut = data.index(b"\n", len(data) // 2) - 5  # part 1: two rows and most of a third
+        dest = fake_ws.inbox / "two_parts.jsonl"
+        dest.write_bytes(data[:cut])
+        for _ in range(3):
+            d.run_once(now[0])
+            now[0] += 3.0  # longer than the settle window
+        d.run_once(now[0])
+        assert kit.jobs(fake_ws) == []
+        with open(dest, "ab") as f:
+            f.write(data[cut:])
+        d.run_once(now[0])
+        now[0] += 2.5
+        d.run_once(now[0])
+        (job,) = kit.jobs(fake_ws)
+        assert job["state"] in ("queued", "training") and job["rows_total"] == 4
+    finally:
+        d.request_stop()
+        kit.drive(d, lambda: d.child is None)
+        d.close()

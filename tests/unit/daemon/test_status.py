@@ -71,3 +71,56 @@ def test_board_writes_kv_and_snapshot_together(workspace: Workspace) -> None:
     board.status.flush()
     assert read_status(workspace)["active_alerts"] == ["other"]
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("daemon_state", "job_state", "shown"),
+    [
+        ("idle", "validating", "validating"),  # validation runs in the daemon's own loop
+        ("idle", "training", "training"),
+        ("paused", "training", "paused"),
+        ("blocked", "training", "blocked"),
+        ("evaluating", None, "evaluating"),  # the idle-time full suite has no job
+    ],
+)
+def test_shown_state_follows_the_queue(daemon_state, job_state, shown) -> None:
+    from mentor.daemon.status import shown_state
+
+    assert shown_state(daemon_state, True, None, job_state) == shown
+
+
+def test_status_and_queue_list_agree_and_figures_are_readable(workspace: Workspace) -> None:
+    """`status` names the state `queue list` shows; tokens/s with thousands separators; the
+    ETA in `status --json` is the one the dashboard's data carries."""
+    import json
+
+    from mentor.serve.dashboard.data import eta
+    from typer.testing import CliRunner
+
+    from mentor.cli import app
+    from mentor.daemon.lock import PidLock
+    from mentor.daemon.status import Board
+    from mentor.store import connect, jobs
+
+    conn = connect(workspace.db)
+    jobs.insert(conn, path="x", name="a.jsonl", state="validating")
+    Board(workspace, conn).set("idle")
+    lock = PidLock(workspace).acquire()
+    runner = CliRunner()
+    home = ["--home", str(workspace.home)]
+    try:
+        s = json.loads(runner.invoke(app, [*home, "status", "--json"]).stdout)
+        q = json.loads(runner.invoke(app, [*home, "queue", "list", "--json"]).stdout)
+        assert s["state"] == "validating" == q["jobs"][0]["state"]
+        Board(workspace, conn).set(
+            "training", tokens_per_sec=12345.6, eta_s=150.0, file_step=3, file_steps=10
+        )
+        Board(workspace, conn).status.flush()
+        text = runner.invoke(app, [*home, "status"]).stdout
+        assert "12,346" in text and "e+04" not in text and "2.5 min" in text
+        s = json.loads(runner.invoke(app, [*home, "status", "--json"]).stdout)
+        dash = eta(s["snapshot"], records=[])
+        assert s["eta_s"] == dash["eta_s"] == dash["file"]["eta_s"] == 150.0
+    finally:
+        lock.release()
+        conn.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mentor.monitor.status import read_status
+from mentor.monitor.status import eta_seconds, read_status
 from mentor.paths import RunFolder, Workspace
 from mentor.serve.dashboard.views.jsonl import downsample, read_jsonl
 from mentor.serve.dashboard.views.runs import lineage_metrics, run_dir
@@ -43,6 +43,10 @@ def eta(status: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]
         if key in out and rate:
             left = out[key]["of"] - out[key]["step"]
             out[key]["eta_s"] = max(0.0, left / rate)
+    shown = eta_seconds(status)  # the ETA `mentor status` shows, so the two always agree
+    if shown is not None:
+        out.setdefault("file", {})["eta_s"] = shown
+    out["eta_s"] = shown
     return out
 
 
