@@ -94,7 +94,7 @@ def test_status_and_queue_list_agree_and_figures_are_readable(workspace: Workspa
     ETA in `status --json` is the one the dashboard's data carries."""
     import json
 
-    from mentor.serve.dashboard.data import eta
+    from mentor.serve.dashboard.views.overview import eta
     from typer.testing import CliRunner
 
     from mentor.cli import app
