@@ -194,6 +194,39 @@ class TrainingConfig(Section):
         default_factory=list, description="Trackers passed to the Trainer (tensorboard, wandb...)."
     )
     epochs_per_file: int = Field(1, ge=1, description="Passes over each file.")
+    chunked_loss: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Cross-entropy over loss_chunk_tokens positions at a time, gradients taken "
+        "chunk by chunk, so the full-vocabulary logits never exist at once (the 152k-vocabulary "
+        "head is most of a small model's activation memory). auto = on a CUDA device; off on "
+        "the CPU, where the tiny model's head is small and it measured no faster "
+        "(docs/performance.md).",
+    )
+    loss_chunk_tokens: int = Field(
+        1024, ge=16, description="Positions per chunk of the chunked cross-entropy."
+    )
+    optimizer: Literal["auto", "adamw_torch", "adamw_torch_fused"] = Field(
+        "auto",
+        description="AdamW implementation: auto = PyTorch's fused AdamW on a CUDA device, the "
+        "plain one on the CPU (fused measured no faster there: docs/performance.md).",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model (TrainingArguments.torch_compile). Off: on the CPU "
+        "packs of changing lengths recompile and it measured slower (docs/performance.md).",
+    )
+    micro_batch_auto: bool = Field(
+        True,
+        description="On a CUDA device, halve batch_size (doubling grad_accum, same effective "
+        "batch) until the predicted peak memory fits the free memory; refuse when one sequence "
+        "does not fit. No effect on the CPU.",
+    )
+    memory_headroom: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Share of the device's free memory the predicted training peak may use.",
+    )
 
 
 class AlertsConfig(Section):
