@@ -228,6 +228,12 @@ class TrainingConfig(Section):
         description="Share of the device's free memory the predicted training peak may use.",
     )
 
+    @field_validator("chunked_loss", "bf16", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML reads a bare on/off as true/false: take them as the words they were."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
 
 class AlertsConfig(Section):
     window: int = Field(10, ge=2, description="Logged steps compared on each side of a trend rule.")

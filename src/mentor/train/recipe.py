@@ -49,10 +49,12 @@ def train_file(
     defaults to the workspace's control channel; ``callbacks`` are extra ``TrainerCallback``s.
     """
     from mentor.models.loader import default_device, load_tokenizer
+    from mentor.models.memory import adapt_to_device
     from mentor.monitor.status import StatusWriter
     from mentor.train.trainer import build_trainer
 
     path, started, device = Path(path), time.time(), default_device()
+    cfg = adapt_to_device(cfg, cfg.model_path(ws.home), device)  # a micro-batch that fits
     tokenizer = load_tokenizer(cfg.model_path(ws.home))
     if report is None:
         report = validate_file(ws, cfg, path, tokenizer=tokenizer, on_overlength=on_overlength)

@@ -84,3 +84,11 @@ def test_switches_follow_the_device() -> None:
     assert optimizer_name(cfg, "cuda") == "adamw_torch_fused"
     cfg.training.optimizer = "adamw_torch"
     assert optimizer_name(cfg, "cuda") == "adamw_torch"
+
+
+def test_on_and_off_survive_yaml() -> None:
+    """``--set training.chunked_loss=on``: YAML reads a bare on as true; the key takes it."""
+    from mentor.config import build
+
+    cfg = build({}, ["training.chunked_loss=on", "training.bf16=off"])
+    assert (cfg.training.chunked_loss, cfg.training.bf16) == ("on", "off")
