@@ -66,12 +66,12 @@ def test_micro_batch_fits_free_memory_with_the_same_effective_batch() -> None:
 
 
 def test_refusals_name_the_key_to_lower() -> None:
-    with pytest.raises(ConfigError, match="training.max_length=3072") as err:
+    with pytest.raises(ConfigError, match=r"training\.max_length=3072") as err:
         fit_micro_batch(_qwen_cfg(), QWEN, "cuda", free_bytes=4 * GIB)
     assert "training.gradient_checkpointing" in str(err.value)
     cfg = _qwen_cfg()
     cfg.training.micro_batch_auto = False
-    with pytest.raises(ConfigError, match="training.batch_size=8"):
+    with pytest.raises(ConfigError, match=r"training\.batch_size=8"):
         fit_micro_batch(cfg, QWEN, "cuda", free_bytes=int(22.5 * GIB))
 
 
