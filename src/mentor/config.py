@@ -199,21 +199,22 @@ class TrainingConfig(Section):
         description="Cross-entropy over loss_chunk_tokens positions at a time, gradients taken "
         "chunk by chunk, so the full-vocabulary logits never exist at once (the 152k-vocabulary "
         "head is most of a small model's activation memory). auto = on a CUDA device; off on "
-        "the CPU, where the tiny model's head is small and it measured no faster "
-        "(docs/performance.md).",
+        "the CPU, where the tiny model's head is small (measured on and off: "
+        "docs/performance.md).",
     )
     loss_chunk_tokens: int = Field(
         1024, ge=16, description="Positions per chunk of the chunked cross-entropy."
     )
     optimizer: Literal["auto", "adamw_torch", "adamw_torch_fused"] = Field(
         "auto",
-        description="AdamW implementation: auto = PyTorch's fused AdamW on a CUDA device, the "
-        "plain one on the CPU (fused measured no faster there: docs/performance.md).",
+        description="AdamW implementation: auto = PyTorch's fused AdamW on CUDA and the CPU "
+        "(measured on and off: docs/performance.md), the plain one on other devices.",
     )
     compile: bool = Field(
         False,
-        description="torch.compile the model (TrainingArguments.torch_compile). Off: on the CPU "
-        "packs of changing lengths recompile and it measured slower (docs/performance.md).",
+        description="torch.compile the model (TrainingArguments.torch_compile). Off until "
+        "measured faster: packs change length and the per-example attention loops in Python "
+        "(docs/performance.md).",
     )
     micro_batch_auto: bool = Field(
         True,

@@ -43,9 +43,7 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
         acc = torch.promote_types(hidden.dtype, torch.float32)  # bf16/fp16 upcast, fp64 kept
         grad_h = torch.zeros_like(hidden)
         grad_w = (  # a frozen head (LoRA) needs none: no vocabulary-sized buffer
-            torch.zeros(weight.shape, dtype=acc, device=weight.device)
-            if want_w
-            else None
+            torch.zeros(weight.shape, dtype=acc, device=weight.device) if want_w else None
         )
         total = torch.zeros((), dtype=acc, device=hidden.device)
         w = weight.to(hidden.dtype)

@@ -196,11 +196,13 @@ def loss_chunk(cfg: Config, device: str) -> int:
 
 
 def optimizer_name(cfg: Config, device: str) -> str:
-    """``training.optimizer``: auto = PyTorch's fused AdamW on a CUDA device (one kernel per
-    parameter group instead of a loop over tensors), the plain AdamW on the CPU."""
+    """``training.optimizer``: auto = PyTorch's fused AdamW (one kernel per parameter group
+    instead of a loop over tensors) on CUDA and the CPU, which both have it; the plain AdamW
+    elsewhere (MPS and other devices)."""
     name = cfg.training.optimizer
     if name == "auto":
-        return "adamw_torch_fused" if device.startswith("cuda") else "adamw_torch"
+        fused = device.startswith("cuda") or device == "cpu"
+        return "adamw_torch_fused" if fused else "adamw_torch"
     return name
 
 

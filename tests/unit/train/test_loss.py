@@ -22,9 +22,12 @@ def test_chunks_give_the_plain_loss_and_gradients() -> None:
     targets = torch.randint(0, 50, (37,), generator=g)
     targets[[0, 5, 36]] = -100  # ignored positions count for nothing
 
-    plain = torch.nn.functional.cross_entropy(
-        hidden @ weight.T, targets, ignore_index=-100, reduction="sum"
-    ) / 29.0
+    plain = (
+        torch.nn.functional.cross_entropy(
+            hidden @ weight.T, targets, ignore_index=-100, reduction="sum"
+        )
+        / 29.0
+    )
     gh, gw = torch.autograd.grad(plain * 3, (hidden, weight))
     chunked = chunked_cross_entropy(hidden, weight, targets, num_items_in_batch=29, chunk=8)
     ch, cw = torch.autograd.grad(chunked * 3, (hidden, weight))  # the outer scale flows through
@@ -81,7 +84,8 @@ def test_switches_follow_the_device() -> None:
     assert loss_chunk(cfg, "cpu") == 256
     cfg.training.chunked_loss = "off"
     assert loss_chunk(cfg, "cuda") == 0
-    assert optimizer_name(cfg, "cuda") == "adamw_torch_fused"
+    assert optimizer_name(cfg, "cuda") == optimizer_name(cfg, "cpu") == "adamw_torch_fused"
+    assert optimizer_name(cfg, "mps") == "adamw_torch"
     cfg.training.optimizer = "adamw_torch"
     assert optimizer_name(cfg, "cuda") == "adamw_torch"
 
