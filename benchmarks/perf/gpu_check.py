@@ -50,7 +50,7 @@ def steps(smoke: bool) -> list[tuple[str, list[str], float]]:
         train = [TRAIN, "--steps", "2", "--rows", "40", "--plain-steps", "1"]
         return [
             ("train", [*train, *_compare(["training.chunked_loss=on", "--no-varlen"])], 600),
-            ("memory", [TRAIN, "--no-plain", "--steps", "1", "--rows", "40", "--max-length", "512"], 300),
+            ("memory", [TRAIN, "--no-plain", "--steps", "1", "--rows", "40", "--max-length", "1024"], 300),
             ("eval", [EVAL, "--limit", "8", "--plain-limit", "2", "--max-new-tokens", "8"], 300),
             ("eval_continuous", [EVAL, "--limit", "8", "--plain-limit", "2", "--max-new-tokens", "8", "--continuous"], 300),
             ("tests_gpu", ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu"], 200),
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         if left < min(limit, 30):
             results[name] = {"skipped": f"{left:.0f} s left of the budget"}
         else:
-            results[name] = run_json(args, min(limit, left))
+            results[name] = run_json(args, min(limit, left), want_json=args[0] != "-m")
             results[name]["command"] = "python3 " + " ".join(args)
         status = results[name].get("error") or results[name].get("skipped") or "ok"
         print(f"{name}: {status} ({results[name].get('seconds', 0)} s)", flush=True)

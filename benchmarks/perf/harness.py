@@ -32,9 +32,12 @@ def last_json(text: str) -> dict[str, Any] | None:
     return None
 
 
-def run_json(args: list[str], timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_json(
+    args: list[str], timeout: float, env: dict[str, str] | None = None, *, want_json: bool = True
+) -> dict[str, Any]:
     """``python ARGS`` from the repository root with ``src/`` first on the path; returns
-    ``{"figures": ..., "seconds": ..., "rc": ...}`` plus ``error`` and ``tail`` on failure."""
+    ``{"figures": ..., "seconds": ..., "rc": ...}`` plus ``error`` and ``tail`` on failure
+    (``want_json=False``: a command judged by its exit code, such as pytest, with its tail)."""
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT / "src"), full_env.get("PYTHONPATH", "")) if p
@@ -63,7 +66,8 @@ def run_json(args: list[str], timeout: float, env: dict[str, str] | None = None)
     seconds = round(time.perf_counter() - t0, 1)
     figures = last_json(proc.stdout)
     result: dict[str, Any] = {"figures": figures, "seconds": seconds, "rc": proc.returncode}
-    if proc.returncode != 0 or figures is None:
+    if proc.returncode != 0 or (figures is None and want_json):
         result["error"] = f"exit {proc.returncode}" if proc.returncode else "no JSON line"
+    if "error" in result or not want_json:
         result["tail"] = (proc.stdout + proc.stderr).splitlines()[-8:]
     return result
