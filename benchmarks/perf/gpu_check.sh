@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Every GPU check in one run, for a lent GPU machine (see docs/performance.md):
-#   training throughput vs the plain recipe (Qwen3-0.6B shape, bf16), evaluation throughput
-#   (static batches, then continuous batching) and the bf16 correctness tests under tests/gpu. Wheels the machine lacks can travel in .whl/ (pip download, see the
-#   device notes); mentor itself runs from src/. Logs go to $OUT (or /tmp/gpu-out).
+# Every GPU measurement of issue 19 in one call (< 8 min), one JSON file: $OUT/gpu_check.json.
+# Runs benchmarks/perf/gpu_check.py (see its docstring for the steps and their time limits):
+# training vs the plain recipe with each fast-path switch flipped, the 3072-token memory fit
+# against the predictor, evaluation (static and continuous batching), tests/gpu, one-answer
+# latency, torch.compile. Wheels the machine lacks can travel in .whl/; mentor runs from src/.
+#   bash benchmarks/perf/gpu_check.sh               # on the lent GPU
+#   bash benchmarks/perf/gpu_check.sh --cpu-smoke   # the same steps, tiny model, on the CPU
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
@@ -14,12 +17,6 @@ else
   export PYTHONPATH=$PWD/src
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" | tee -a "$OUT/gpu.txt"
-timeout "${TRAIN_TIMEOUT:-180}" python3 benchmarks/perf/train.py --gpu --steps "${STEPS:-8}" --rows 600 2>&1 \
-  | grep -v -i warning | tee "$OUT/train_gpu.log"
-timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider -s tests/gpu 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
-for mode in "" "--continuous"; do
-  timeout "${EVAL_TIMEOUT:-140}" python3 benchmarks/perf/eval.py --gpu --plain-limit 8 $mode 2>&1 \
-    | grep -v -i warning | tail -3 | tee -a "$OUT/eval_gpu.log"
-done
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt"
+PY=${PYTHON:-python3}
+exec "$PY" benchmarks/perf/gpu_check.py --out "$OUT/gpu_check.json" "$@"

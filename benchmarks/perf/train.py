@@ -8,6 +8,14 @@ Both report non-padding input tokens per second. The last line is one JSON objec
 
     .venv/bin/python benchmarks/perf/train.py --steps 4            # CPU, tiny model
     .venv/bin/python benchmarks/perf/train.py --gpu --steps 20     # Qwen3-0.6B shape, bf16, seq 1024
+    .venv/bin/python benchmarks/perf/train.py --no-plain --repeats 2 \
+        --compare training.chunked_loss=on --compare training.optimizer=adamw_torch_fused
+                                     # mentor's defaults against each switch flipped, alternating
+
+``--compare`` runs mentor again with those settings (comma-separated KEY=VALUE) after each
+default run, ``--repeats`` times, and reports the fastest run of each with its ratio to the
+fastest default run (``variants``); ``--no-varlen`` as a setting turns the CUDA varlen kernel off.
+The mentor runs also report the memory predictor's figure beside the measured peak.
 
 On a GPU mentor runs its 16 packed sequences per optimizer step as 8 x accumulation 2 (the
 plain recipe keeps its 2 x 8 padded rows); the share of bf16 peak counts 4N FLOP per trained
@@ -53,24 +61,41 @@ def _data(tmp: Path, n: int) -> Path:
     return f
 
 
-def run_mentor(model: Path, data: Path, steps: int, max_length: int, tmp: Path, gpu: bool) -> dict:
+def run_mentor(
+    model: Path,
+    data: Path,
+    steps: int,
+    max_length: int,
+    tmp: Path,
+    gpu: bool,
+    overrides: list[str] = (),  # type: ignore[assignment]
+) -> dict:
+    import shutil
+
     import torch
 
-    from mentor.config import Config
+    from mentor.config import build
+    from mentor.models import attention
     from mentor.paths import Workspace
     from mentor.train import train_file
 
     ws = Workspace(tmp / "ws")
+    shutil.rmtree(ws.home, ignore_errors=True)  # every run starts a new lineage
     for d in ws.layout():
         d.mkdir(parents=True, exist_ok=True)
-    cfg = Config()
+    sets = [o for o in overrides if o != "--no-varlen"]
+    attention._VARLEN_FAILED.clear()
+    if "--no-varlen" in overrides:  # the per-example fallback instead of the varlen kernel
+        attention._VARLEN_FAILED.append(RuntimeError("turned off by the benchmark"))
+    cfg = build({}, sets)
     cfg.model.path = str(model)
     cfg.training.max_length = max_length
     cfg.training.save_steps = 10**6
     cfg.eval.val_every = 0
     cfg.eval.live_every = 0  # previews have their own benchmark (preview_overhead.py)
     cfg.data.holdout_max = 0
-    if gpu:  # the same 16 sequences per optimizer step, in fewer, larger micro-batches
+    if gpu and not any(o.startswith("training.batch_size=") for o in sets):
+        # the same 16 sequences per optimizer step, in fewer, larger micro-batches
         cfg.training.batch_size, cfg.training.grad_accum = 8, 2
     calls = {"n": 0}
 
@@ -80,8 +105,12 @@ def run_mentor(model: Path, data: Path, steps: int, max_length: int, tmp: Path, 
 
     if gpu:
         torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
     o = train_file(ws, cfg, data, control=control)
     return {
+        "settings": sets + [o for o in overrides if o == "--no-varlen"],
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "predicted_peak_gib": predicted_peak(cfg, model, gpu),
         "tokens_per_s": o.metrics["tokens_per_s"],
         "trained_tokens_per_s": o.metrics["trained_tokens_per_s"],
         "steps": o.global_step,
@@ -185,6 +214,36 @@ def run_plain(model: Path, data: Path, steps: int, max_length: int, tmp: Path, g
     }
 
 
+def predicted_peak(cfg: object, model: Path, gpu: bool) -> float | None:
+    """The memory predictor's peak for this run's settings (``mentor.models.memory``)."""
+    try:
+        from mentor.models.memory import predict_for_config
+    except ImportError:  # an older checkout
+        return None
+    return round(predict_for_config(cfg, model, "cuda" if gpu else "cpu").peak_gib, 3)
+
+
+def compare(
+    model: Path, data: Path, a: argparse.Namespace, max_length: int, tmp: Path
+) -> tuple[dict, dict]:
+    """mentor's defaults (+ ``--set``) and each ``--compare`` variant, alternating, ``--repeats``
+    times: the fastest run of each, so machine load hits every variant alike."""
+    runs: dict[str, list[dict]] = {"default": []}
+    for _ in range(max(1, a.repeats)):
+        runs["default"].append(run_mentor(model, data, a.steps, max_length, tmp, a.gpu, a.set))
+        for variant in a.compare:
+            extra = [x for x in variant.split(",") if x]
+            r = run_mentor(model, data, a.steps, max_length, tmp, a.gpu, [*a.set, *extra])
+            runs.setdefault(variant, []).append(r)
+    best = {k: max(v, key=lambda r: r["tokens_per_s"]) for k, v in runs.items()}
+    base = best.pop("default")
+    for k, r in best.items():
+        r["runs_tokens_per_s"] = [x["tokens_per_s"] for x in runs[k]]
+        r["ratio_to_default"] = round(r["tokens_per_s"] / base["tokens_per_s"], 3)
+    base["runs_tokens_per_s"] = [x["tokens_per_s"] for x in runs["default"]]
+    return base, best
+
+
 BF16_PEAK_FLOPS = 797e12  # measured bf16 matmul peak of one H200 (DESIGN.md)
 
 
@@ -210,15 +269,25 @@ def main() -> None:
     ap.add_argument(
         "--gpu", action="store_true", help="Qwen3-0.6B shape, random weights, bf16, seq 1024"
     )
+    ap.add_argument("--max-length", type=int, default=1024)
+    ap.add_argument("--plain-steps", type=int, default=None, help="plain recipe (default --steps)")
+    ap.add_argument("--no-plain", action="store_true", help="mentor only (switch comparisons)")
+    ap.add_argument("--set", action="append", default=[], help="mentor config KEY=VALUE")
+    ap.add_argument(
+        "--compare", action="append", default=[], help="a variant: KEY=VALUE[,KEY=VALUE]"
+    )
+    ap.add_argument("--repeats", type=int, default=1, help="alternating runs of each variant")
     a = ap.parse_args()
-    max_length = 1024
+    max_length = a.max_length
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         model = _model(tmp, a.gpu)
         data = _data(tmp, a.rows)
         params = n_params(model)
-        plain = run_plain(model, data, a.steps, max_length, tmp, a.gpu)
-        mentor = run_mentor(model, data, a.steps, max_length, tmp, a.gpu)
+        plain = {"tokens_per_s": 0.0, "peak_mem_gib": 0.0}
+        if not a.no_plain:
+            plain = run_plain(model, data, a.plain_steps or a.steps, max_length, tmp, a.gpu)
+        mentor, variants = compare(model, data, a, max_length, tmp)
     ratio = (
         round(mentor["tokens_per_s"] / plain["tokens_per_s"], 2) if plain["tokens_per_s"] else None
     )
@@ -230,15 +299,18 @@ def main() -> None:
     )
     print(f"ratio        : {ratio}")
     figures = {
+        "benchmark": "train",
         "mode": "gpu" if a.gpu else "cpu",
         "steps": a.steps,
+        "max_length": max_length,
         "params": params,
         "plain": plain,
         "mentor": mentor,
         "ratio": ratio,
+        "variants": variants,
     }
     if a.gpu:  # LoRA: 4N FLOP per trained token (forward + activation gradients)
-        for side in (plain, mentor):
+        for side in (plain, mentor, *variants.values()):
             side["share_of_bf16_peak"] = round(
                 side["tokens_per_s"] * 4 * params / BF16_PEAK_FLOPS, 4
             )

@@ -306,6 +306,46 @@ class TrainingConfig(Section):
         ge=1,
         description="Replay draws from at most this many earlier files (the most recent).",
     )
+    chunked_loss: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Cross-entropy over loss_chunk_tokens positions at a time, gradients taken "
+        "chunk by chunk, so the full-vocabulary logits never exist at once (the 152k-vocabulary "
+        "head is most of a small model's activation memory). auto = on a CUDA device; off on "
+        "the CPU, where the tiny model's head is small (measured on and off: "
+        "docs/performance.md).",
+    )
+    loss_chunk_tokens: int = Field(
+        1024, ge=16, description="Positions per chunk of the chunked cross-entropy."
+    )
+    optimizer: Literal["auto", "adamw_torch", "adamw_torch_fused"] = Field(
+        "auto",
+        description="AdamW implementation: auto = PyTorch's fused AdamW on CUDA and the CPU "
+        "(measured on and off: docs/performance.md), the plain one on other devices.",
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile the model (TrainingArguments.torch_compile). Off until "
+        "measured faster: packs change length and the per-example attention loops in Python "
+        "(docs/performance.md).",
+    )
+    micro_batch_auto: bool = Field(
+        True,
+        description="On a CUDA device, halve batch_size (doubling grad_accum, same effective "
+        "batch) until the predicted peak memory fits the free memory; refuse when one sequence "
+        "does not fit. No effect on the CPU.",
+    )
+    memory_headroom: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="Share of the device's free memory the predicted training peak may use.",
+    )
+
+    @field_validator("chunked_loss", "bf16", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML reads a bare on/off as true/false: take them as the words they were."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class AlertsConfig(Section):

@@ -53,6 +53,7 @@ def train_file(
     alone writes, reads the control channel and reports progress.
     """
     from mentor.models.loader import default_device, load_tokenizer
+    from mentor.models.memory import adapt_to_device
     from mentor.monitor.status import StatusWriter
     from mentor.train.trainer import build_trainer
 
@@ -64,6 +65,7 @@ def train_file(
             hint="set training.early_stopping.enabled=false, or train with one process",
         )
     path, started, device = Path(path), time.time(), default_device()
+    cfg = adapt_to_device(cfg, cfg.model_path(ws.home), device)  # a micro-batch that fits
     tokenizer = load_tokenizer(cfg.model_path(ws.home))
     if report is None:
         report = distributed.main_first(

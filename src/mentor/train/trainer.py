@@ -75,12 +75,14 @@ class MentorTrainer(Trainer):  # type: ignore[misc]
         *args: Any,
         schedule: LineageSchedule,
         flat_packs: bool = False,
+        loss_chunk: int = 0,
         on_oom: Callable[[int, int, int], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.schedule = schedule
         self.flat_packs = flat_packs
+        self.loss_chunk = loss_chunk  # > 0: chunked cross-entropy (mentor.train.loss)
         self.on_oom = on_oom
         self.split = 1  # micro-batch split factor after an OOM
         self.nan_step: int | None = None  # the first optimizer step whose loss was not finite
@@ -108,6 +110,11 @@ class MentorTrainer(Trainer):  # type: ignore[misc]
         if self.flat_packs and not return_outputs:
             inputs = flatten_trained_positions(inputs)
         inputs["use_cache"] = False
+        if self.loss_chunk and not return_outputs and "labels" in inputs:
+            from mentor.train.loss import chunked_lm_loss
+
+            inputs["num_items_in_batch"] = num_items_in_batch
+            return chunked_lm_loss(model, inputs, self.loss_chunk)
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
@@ -181,6 +188,25 @@ def logging_every(cfg: Config, steps: int) -> int:
     return max(1, min(t.logging_steps, steps // t.log_points_per_file))
 
 
+def loss_chunk(cfg: Config, device: str) -> int:
+    """Positions per chunk of the chunked cross-entropy, 0 for the model's own loss
+    (``training.chunked_loss``: auto = on a CUDA device, where the logits are the memory)."""
+    t = cfg.training
+    on = t.chunked_loss == "on" or (t.chunked_loss == "auto" and device.startswith("cuda"))
+    return t.loss_chunk_tokens if on and t.method != "qlora" else 0
+
+
+def optimizer_name(cfg: Config, device: str) -> str:
+    """``training.optimizer``: auto = PyTorch's fused AdamW (one kernel per parameter group
+    instead of a loop over tensors) on CUDA and the CPU, which both have it; the plain AdamW
+    elsewhere (MPS and other devices)."""
+    name = cfg.training.optimizer
+    if name == "auto":
+        fused = device.startswith("cuda") or device == "cpu"
+        return "adamw_torch_fused" if fused else "adamw_torch"
+    return name
+
+
 def training_args(
     cfg: Config, *, output_dir: Path, max_steps: int, log_every: int, device: str
 ) -> Any:
@@ -230,6 +256,8 @@ def training_args(
         if multi
         else None,
         ddp_find_unused_parameters=False if multi and t.method != "full" else None,
+        optim=optimizer_name(cfg, device),
+        torch_compile=t.compile,
     )
 
 
@@ -277,6 +305,7 @@ def build_trainer(
             warmup_steps=ctx.lineage.get("warmup_steps"),
         ),
         flat_packs=plan.packing and attn in FLAT_PACK_BACKENDS,
+        loss_chunk=loss_chunk(cfg, device),
         on_oom=ctx.oom_event,
     )
     trainer.remove_callback(PrinterCallback)

@@ -94,12 +94,12 @@ def test_status_and_queue_list_agree_and_figures_are_readable(workspace: Workspa
     ETA in `status --json` is the one the dashboard's data carries."""
     import json
 
-    from mentor.serve.dashboard.views.overview import eta
     from typer.testing import CliRunner
 
     from mentor.cli import app
     from mentor.daemon.lock import PidLock
     from mentor.daemon.status import Board
+    from mentor.serve.dashboard.views.overview import eta
     from mentor.store import connect, jobs
 
     conn = connect(workspace.db)
