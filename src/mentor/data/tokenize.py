@@ -62,7 +62,8 @@ def read_jsonl(path: Path) -> ParsedFile:
             start, offset = offset, offset + len(blob)
             where = f"{path}:{lineno}"
             try:
-                line = blob.decode("utf-8")
+                # a byte-order mark (Windows editors write one) is not part of the first row
+                line = blob.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as err:
                 parsed.n_lines += 1
                 parsed.errors.append(
@@ -86,6 +87,9 @@ def _parse_line(line: str, where: str, errors: list[str]) -> list[Message] | str
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         errors.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
+        return None
+    except RecursionError:  # the parser's own limit, not a crash of validation
+        errors.append(f"{where}: JSON nested too deeply -- a row is {{\"messages\": [...]}}")
         return None
     try:
         return messages_from_row(obj, where)
