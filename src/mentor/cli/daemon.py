@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 
 import typer
@@ -30,6 +31,26 @@ def daemon(ctx: typer.Context, overrides: SetOption = None) -> None:
     out.print("daemon stopped")
 
 
+def _port_free(ws: object, overrides: list[str]) -> None:
+    """Refuse ``mentor up`` on a port something else holds, before anything starts (else the
+    server child would fail and be restarted forever beside a running daemon: lesson 17)."""
+    from mentor import config as config_mod
+    from mentor.errors import ConfigError
+
+    cfg = config_mod.load(ws.config_file, overrides)  # type: ignore[attr-defined]
+    host, port = cfg.serve.host, cfg.serve.port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise ConfigError(
+                f"serve.port {port} on {host} is in use ({err.strerror}): another `mentor up`, "
+                "`mentor serve` or program holds it",
+                hint=f"stop it, or pick another port: mentor up --set serve.port={port + 1}",
+            ) from None
+
+
 def up(ctx: typer.Context, overrides: SetOption = None) -> None:
     """The daemon, the REST API and the dashboard under one supervisor (one process tree)."""
     from mentor.daemon.service import Daemon
@@ -37,6 +58,7 @@ def up(ctx: typer.Context, overrides: SetOption = None) -> None:
 
     logging.getLogger("mentor").setLevel(logging.INFO)
     ws = state(ctx).workspace()
+    _port_free(ws, overrides or [])
     d = Daemon(ws, overrides=overrides or [])
     d.install_signals()
     d.start()
