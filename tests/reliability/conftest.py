@@ -30,6 +30,8 @@ _integration = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_integration)
 live_server = _integration.live_server  # a real uvicorn server in a thread (integration tests')
 free_port = _integration.free_port
+train_cfg = _integration.train_cfg  # the workspace's config made small and quick
+syllo_file = _integration.syllo_file  # generated SYLLO puzzles as a JSONL file
 
 
 @pytest.fixture()

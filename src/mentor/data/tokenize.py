@@ -89,7 +89,7 @@ def _parse_line(line: str, where: str, errors: list[str]) -> list[Message] | str
         errors.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
         return None
     except RecursionError:  # the parser's own limit, not a crash of validation
-        errors.append(f"{where}: JSON nested too deeply -- a row is {{\"messages\": [...]}}")
+        errors.append(f'{where}: JSON nested too deeply -- a row is {{"messages": [...]}}')
         return None
     try:
         return messages_from_row(obj, where)
