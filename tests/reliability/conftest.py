@@ -34,6 +34,22 @@ train_cfg = _integration.train_cfg  # the workspace's config made small and quic
 syllo_file = _integration.syllo_file  # generated SYLLO puzzles as a JSONL file
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "reliability_full: minutes long; runs only under MENTOR_RELIABILITY=full"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the long fault runs outside ``make reliability``."""
+    if FULL:
+        return
+    long = [i for i in items if i.get_closest_marker("reliability_full")]
+    if long:
+        config.hook.pytest_deselected(items=long)
+        items[:] = [i for i in items if not i.get_closest_marker("reliability_full")]
+
+
 @pytest.fixture()
 def tally(request: pytest.FixtureRequest) -> Callable[..., None]:
     """``tally(section, name, tried=n, held=m, **figures)``: one line of the reliability table."""
