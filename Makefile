@@ -6,7 +6,7 @@ DEMO ?= demo-workspace
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test check lint format clean
+.PHONY: install demo test check lint format clean reliability
 
 # CPU PyTorch is pinned first so nothing pulls a multi-GB CUDA build; then the project itself.
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +30,10 @@ test: install check
 	@rc=0; $(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=10 || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: a broken suite, not a pass" >&2; exit 1; fi; \
 	exit $$rc
+
+## Faults, hostile input, API fuzz and load at full size; rewrites docs/reliability.md (tens of minutes).
+reliability: install
+	$(PY) scripts/reliability.py
 
 check: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts

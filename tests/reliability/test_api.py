@@ -13,12 +13,11 @@ import logging
 import socket
 import statistics
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from helpers.reliability import size
 
+from helpers.reliability import size
 from mentor import config as config_mod
 from mentor.serve.app import create_app
 from mentor.serve.security import new_key
@@ -74,7 +73,8 @@ def test_schema_fuzz_auth_traversal_and_key_never_echoed(keyed, workspace, caplo
 
     ops = [r.ok() for r in schema.get_all_operations()]
     assert len(ops) >= 10, [o.label for o in ops]
-    for op in ops:
+
+    def fuzzer(op):  # one property test per operation
 
         @given(case=op.as_strategy())
         @settings(
@@ -94,9 +94,14 @@ def test_schema_fuzz_auth_traversal_and_key_never_echoed(keyed, workspace, caplo
                     assert resp.status_code == 401, f"{op.label} answered without a key"
                 if headers:  # a stream's events are checked by the API tests, not the schema
                     sse = "text/event-stream" in str(resp.headers.get("content-type"))
-                    case.validate_response(resp, checks=checks[:3] if sse else checks, headers=headers)
+                    case.validate_response(
+                        resp, checks=checks[:3] if sse else checks, headers=headers
+                    )
 
-        fuzz()
+        return fuzz
+
+    for op in ops:
+        fuzzer(op)()
 
     # auth bypass: wrong schemes, a key's hash, a cookie or query on API routes, header tricks
     digest = config_mod.load(workspace.config_file).serve.api_keys  # empty: keys are in cfg only
@@ -175,8 +180,11 @@ def test_oversized_slow_clients_and_bounded_load(keyed, workspace, caplog, tally
         r = httpx.post(f"{url}/generate", json={"prompt": "x", "temperature": t}, headers=auth)
         assert r.status_code == 200, r.text
     big = b'{"prompt": "' + b"a" * (200 * 1024) + b'"}'
-    r = httpx.post(f"{url}/generate", content=big, headers=auth | {"content-type": "application/json"})
+    r = httpx.post(
+        f"{url}/generate", content=big, headers=auth | {"content-type": "application/json"}
+    )
     assert r.status_code == 413
+
     # a body declared small but streamed large, and a lying content-length, are cut too
     def chunks():
         for _ in range(100):
@@ -240,13 +248,21 @@ def test_oversized_slow_clients_and_bounded_load(keyed, workspace, caplog, tally
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
     errors = sum(c >= 500 for c in codes)
-    print(f"\nload: {clients} clients x {seconds}s: {len(codes)} requests, {errors} 5xx, "
-          f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    print(
+        f"\nload: {clients} clients x {seconds}s: {len(codes)} requests, {errors} 5xx, "
+        f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+    )
     assert errors == 0 and set(codes) <= {200, 429}
     assert key not in _logs(workspace, caplog)
-    tally("load", f"{clients} clients x {seconds} s", tried=len(codes), held=len(codes) - errors,
-          errors=errors, p50_ms=round(p50 * 1000, 1), p99_ms=round(p99 * 1000, 1),
-          clients=clients, seconds=seconds)
+    tally(
+        "load",
+        f"{clients} clients x {seconds} s",
+        tried=len(codes),
+        held=len(codes) - errors,
+        errors=errors,
+        p50_ms=round(p50 * 1000, 1),
+        p99_ms=round(p99 * 1000, 1),
+        clients=clients,
+        seconds=seconds,
+    )
     tally("api", "oversized, streamed, slow and vanishing bodies", tried=5, held=5)
-
-

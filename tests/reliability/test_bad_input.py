@@ -18,12 +18,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.reliability import FULL, size
 
+from helpers.reliability import FULL, size
 from mentor import config as config_mod
 from mentor.daemon import files
 from mentor.daemon.inbox import Inbox
@@ -33,7 +32,9 @@ from mentor.store import connect, jobs
 
 pytestmark = pytest.mark.timeout(1800)
 
-GOOD = {"messages": [{"role": "user", "content": "2 plus 2?"}, {"role": "assistant", "content": "4"}]}
+GOOD = {
+    "messages": [{"role": "user", "content": "2 plus 2?"}, {"role": "assistant", "content": "4"}]
+}
 
 
 def row(**msgs: object) -> str:
@@ -53,7 +54,9 @@ def _variants(rng: random.Random, oversize: int) -> list[tuple[str, str, bytes, 
     line = json.dumps(GOOD)
     for i in range(45):
         cut = rng.randrange(1, len(line) - 1)
-        out.append(("truncated JSON", f"trunc{i}.jsonl", g(1) + line[:cut].encode() + b"\n", "refused"))
+        out.append(
+            ("truncated JSON", f"trunc{i}.jsonl", g(1) + line[:cut].encode() + b"\n", "refused")
+        )
     invalid = [b"\xff", b"\xfe", b"\xc3\x28", b"\xed\xa0\x80", b"\x80", b"\xe2\x82(", b"\xf8\x88"]
     for i in range(21):
         enc = line.encode()
@@ -62,7 +65,9 @@ def _variants(rng: random.Random, oversize: int) -> list[tuple[str, str, bytes, 
         out.append(("invalid UTF-8", f"utf{i}.jsonl", g(2) + body, "refused"))
     for i in range(5):
         out.append(("BOM", f"bom{i}.jsonl", b"\xef\xbb\xbf" + g(i) + g(i + 50), "accepted"))
-        out.append(("CRLF", f"crlf{i}.jsonl", (g(i) + g(i + 60)).replace(b"\n", b"\r\n"), "accepted"))
+        out.append(
+            ("CRLF", f"crlf{i}.jsonl", (g(i) + g(i + 60)).replace(b"\n", b"\r\n"), "accepted")
+        )
     for i, blob in enumerate([b"", b"\n", b"\n\n\n", b"   \n\t\n", b"\r\n"]):
         out.append(("empty / 0-byte", f"empty{i}.jsonl", blob, "refused-file"))
     for i in range(30):
@@ -78,13 +83,17 @@ def _variants(rng: random.Random, oversize: int) -> list[tuple[str, str, bytes, 
         [{"role": "system", "content": "s"}],
     ]
     for i, msgs in enumerate(roles * 3):
-        out.append(("missing roles", f"roles{i}.jsonl", g(3) + row(messages=msgs).encode(), "refused"))
+        out.append(
+            ("missing roles", f"roles{i}.jsonl", g(3) + row(messages=msgs).encode(), "refused")
+        )
     contents: list[object] = [1, 2.5, None, ["a"], {"t": "x"}, True]
     for i, c in enumerate(contents * 3):
         m = [{"role": "user", "content": c}, {"role": "assistant", "content": "x"}]
         if i % 2:
             m = [{"role": "user", "content": "q"}, {"role": "assistant", "content": c}]
-        out.append(("non-string content", f"content{i}.jsonl", g(4) + row(messages=m).encode(), "refused"))
+        out.append(
+            ("non-string content", f"content{i}.jsonl", g(4) + row(messages=m).encode(), "refused")
+        )
     for i, a in enumerate(["", " ", "\n\n", "\t", "   \n "] * 3):
         m = [{"role": "user", "content": "q"}, {"role": "assistant", "content": a}]
         out.append(("empty answers", f"blank{i}.jsonl", g(5) + row(messages=m).encode(), "refused"))
@@ -93,7 +102,14 @@ def _variants(rng: random.Random, oversize: int) -> list[tuple[str, str, bytes, 
     for i, s in enumerate(shapes * 2):
         out.append(("wrong shape", f"shape{i}.jsonl", g(6) + s, "refused"))
     for i, depth in enumerate([2_000, 50_000, 200_000]):
-        out.append(("deep nesting", f"deep{i}.jsonl", g(7) + b"[" * depth + b"]" * depth + b"\n", "refused"))
+        out.append(
+            (
+                "deep nesting",
+                f"deep{i}.jsonl",
+                g(7) + b"[" * depth + b"]" * depth + b"\n",
+                "refused",
+            )
+        )
         nested = '{"messages": ' + '{"a": ' * depth + "1" + "}" * depth + "}\n"
         out.append(("deep nesting", f"deepobj{i}.jsonl", g(7) + nested.encode(), "refused"))
     big = json.dumps({"messages": [{"role": "user", "content": "y" * oversize},
@@ -120,7 +136,9 @@ def _check_refusal(ws: Workspace, job: jobs.Job, expect: str) -> str:
     """Why a refused job's record is not as promised (empty when it is)."""
     if job.state != "failed":
         return f"{job.name}: state {job.state}, expected refused"
-    reports = [p for p in ws.failed.glob("*.error.json") if json.loads(p.read_text())["job_id"] == job.id]
+    reports = [
+        p for p in ws.failed.glob("*.error.json") if json.loads(p.read_text())["job_id"] == job.id
+    ]
     if len(reports) != 1:
         return f"{job.name}: {len(reports)} error reports in data/failed"
     reasons = json.loads(reports[0].read_text())["reasons"]
@@ -155,13 +173,18 @@ def test_bad_inputs_refused_with_reasons_and_nothing_outside_touched(
     if not FULL:  # the default suite: a few of each kind
         cases = [c for i, c in enumerate(cases) if i % 5 == 0 or c[0] in RARE]
     for i in range(size(0, 2000)):  # thousands of files at once (full run)
-        cases.append(("thousands at once", f"many/m{i:05d}.jsonl", good_line(i) + b"{bad\n", "refused"))
+        cases.append(
+            ("thousands at once", f"many/m{i:05d}.jsonl", good_line(i) + b"{bad\n", "refused")
+        )
     inbox = Inbox(ws.inbox, settle_seconds=1.0)
     for _, name, blob, _ in cases:
         p = ws.inbox / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(blob)
-    links = {"link-out.jsonl": outside / "secret.jsonl", "link-dangling.jsonl": outside / "gone.jsonl"}
+    links = {
+        "link-out.jsonl": outside / "secret.jsonl",
+        "link-dangling.jsonl": outside / "gone.jsonl",
+    }
     for name, target in links.items():
         os.symlink(target, ws.inbox / name)
         cases.append(("symlinks outside the inbox", name, b"", "refused-file"))
@@ -198,7 +221,9 @@ def test_bad_inputs_refused_with_reasons_and_nothing_outside_touched(
     for name in links:  # dangling links are no files: never settled, never read
         if name not in by_name and (ws.inbox / name).is_symlink():
             p = ws.inbox / name
-            by_name[name] = files.admit(ws, cfg, conn, p, name=name, priority=1, tokenizer=lambda: tok)
+            by_name[name] = files.admit(
+                ws, cfg, conn, p, name=name, priority=1, tokenizer=lambda: tok
+            )
     intake_s = time.monotonic() - t0
 
     problems = []
@@ -253,7 +278,8 @@ def test_a_daemon_process_takes_bad_files_and_keeps_running(
     mentor = [sys.executable, "-m", "mentor", "--home", str(ws.home)]
     assert subprocess.run([*mentor, "pause"], capture_output=True, timeout=120).returncode == 0
     cmd = [*mentor, "daemon"] + [a for o in OVR for a in ("--set", o)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(ws.logs / "d.err", "ab"))
+    with open(ws.logs / "d.err", "ab") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
     try:
         for _, name, blob, _ in sample:
             (ws.inbox / name).write_bytes(blob)
@@ -261,6 +287,7 @@ def test_a_daemon_process_takes_bad_files_and_keeps_running(
         want = len(sample) + 1
         deadline = time.time() + 300
         conn = connect(ws.db)
+
         def settled() -> bool:
             listed = jobs.listing(conn)
             return len(listed) >= want and all(j.state != "validating" for j in listed)
@@ -272,7 +299,9 @@ def test_a_daemon_process_takes_bad_files_and_keeps_running(
         listed = jobs.listing(conn)
         conn.close()
         assert proc.poll() is None
-        status = subprocess.run([*mentor, "status", "--json"], capture_output=True, text=True, timeout=120)
+        status = subprocess.run(
+            [*mentor, "status", "--json"], capture_output=True, text=True, timeout=120
+        )
         assert status.returncode == 0, status.stderr
     finally:
         subprocess.run([*mentor, "stop"], capture_output=True, timeout=120)
@@ -286,5 +315,3 @@ def test_a_daemon_process_takes_bad_files_and_keeps_running(
     assert len(list(ws.failed.glob("*.error.json"))) == want
     assert _tree_digest(outside) == before
     tally("input", "sample through a daemon process", tried=want, held=want)
-
-

@@ -13,8 +13,8 @@ import time
 
 import httpx
 import pytest
-from helpers.reliability import size
 
+from helpers.reliability import size
 from mentor import config as config_mod
 from mentor.serve.app import create_app
 
@@ -52,14 +52,24 @@ def test_daemon_api_dashboard_and_cli_share_state_db(workspace, live_server, tal
     codes: list[int] = []
     with live_server(create_app(ws, cfg)) as url:
         writers = [
-            subprocess.Popen([sys.executable, "-c", WRITER, str(ws.db), str(seconds), who],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(ws.db), str(seconds), who],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for who in ("daemon", "cli")
         ]
 
         def reader(i: int) -> None:
-            paths = ["/api/dash/status", "/api/dash/events", "/api/dash/overview", "/health",
-                     "/api/dash/runs", "/api/dash/alerts"]  # fmt: skip
+            paths = [
+                "/api/dash/status",
+                "/api/dash/events",
+                "/api/dash/overview",
+                "/health",
+                "/api/dash/runs",
+                "/api/dash/alerts",
+            ]
             end = time.time() + seconds
             with httpx.Client(base_url=url, timeout=60) as c:
                 j = i
@@ -74,8 +84,12 @@ def test_daemon_api_dashboard_and_cli_share_state_db(workspace, live_server, tal
             end = time.time() + seconds
             while time.time() < end:
                 for args in (["status", "--json"], ["pause"], ["resume"]):
-                    r = subprocess.run([sys.executable, "-m", "mentor", "--home", str(ws.home), *args],
-                                       capture_output=True, text=True, timeout=120)  # fmt: skip
+                    r = subprocess.run(
+                        [sys.executable, "-m", "mentor", "--home", str(ws.home), *args],
+                        capture_output=True,
+                        text=True,
+                        timeout=120,
+                    )
                     codes.append(200 if r.returncode == 0 else 500)
                     if r.returncode != 0 or "locked" in r.stdout + r.stderr:
                         errors.append(f"mentor {' '.join(args)}: {r.returncode} {r.stderr[-300:]}")
@@ -91,5 +105,9 @@ def test_daemon_api_dashboard_and_cli_share_state_db(workspace, live_server, tal
     assert not errors, "\n".join(errors[:10])
     writes = sum(int(o.strip()) for o, _ in outs)
     print(f"\n{writes} write rounds, {len(codes)} reads and CLI calls in {seconds} s, 0 locked")
-    tally("faults", "state.db shared by daemon, CLI, API and dashboard",
-          tried=len(codes) + writes, held=len(codes) + writes)  # fmt: skip
+    tally(
+        "faults",
+        "state.db shared by daemon, CLI, API and dashboard",
+        tried=len(codes) + writes,
+        held=len(codes) + writes,
+    )

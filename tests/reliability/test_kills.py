@@ -20,8 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers.reliability import size
 
+from helpers.reliability import size
 from mentor.daemon.lock import pid_alive
 from mentor.paths import Workspace
 
@@ -55,7 +55,10 @@ def rows_file(path: Path, n: int, seed: int) -> None:
     with open(path, "w") as f:
         for i in range(n):
             a, b = seed * 1000 + i, i + 7
-            m = [{"role": "user", "content": f"{a} plus {b}?"}, {"role": "assistant", "content": str(a + b)}]
+            m = [
+                {"role": "user", "content": f"{a} plus {b}?"},
+                {"role": "assistant", "content": str(a + b)},
+            ]
             f.write(json.dumps({"messages": m}) + "\n")
 
 
@@ -123,7 +126,11 @@ def test_kill9_child_and_daemon_at_random_points(workspace: Workspace, tally) ->
                     while pid_alive(orphan) and time.time() - t0 < 120:
                         time.sleep(0.2)
                 proc = daemon(ws)  # restarted: stale lock taken over, the queue resumes
-        wait(lambda: [r[0] for r in q(ws, "SELECT state FROM jobs")].count("done") == n_files, proc, 1200)
+        wait(
+            lambda: [r[0] for r in q(ws, "SELECT state FROM jobs")].count("done") == n_files,
+            proc,
+            1200,
+        )
     finally:
         subprocess.run([sys.executable, "-m", "mentor", "--home", str(ws.home), "stop"], timeout=120,
                        capture_output=True)  # fmt: skip
@@ -134,7 +141,9 @@ def test_kill9_child_and_daemon_at_random_points(workspace: Workspace, tally) ->
                 proc.kill()
     jobs = q(ws, "SELECT name, state, rows_done, rows_total FROM jobs ORDER BY id")
     assert [j["state"] for j in jobs] == ["done"] * n_files  # every job accounted for
-    per_file = Counter((r["file_hash"], r["row_index"]) for r in q(ws, "SELECT file_hash, row_index FROM ledger"))
+    per_file = Counter(
+        (r["file_hash"], r["row_index"]) for r in q(ws, "SELECT file_hash, row_index FROM ledger")
+    )
     assert all(c == 1 for c in per_file.values())  # no row twice
     assert len(per_file) == total  # none lost
     killed = q(ws, "SELECT summary FROM runs WHERE status = 'killed'")

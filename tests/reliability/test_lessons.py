@@ -52,7 +52,9 @@ def cors_leaks(client: TestClient, paths: list[str]) -> list[str]:
 API_PATHS = ["/health", "/v1/models", "/generate", "/dashboard/", "/api/dash/status", "/metrics"]
 
 
-def test_no_cors_for_a_foreign_origin_and_the_check_catches_a_wildcard(workspace: Workspace) -> None:
+def test_no_cors_for_a_foreign_origin_and_the_check_catches_a_wildcard(
+    workspace: Workspace,
+) -> None:
     cfg = config_mod.load(workspace.config_file)
     app = create_app(workspace, cfg)
     with TestClient(app) as c:
@@ -63,20 +65,37 @@ def test_no_cors_for_a_foreign_origin_and_the_check_catches_a_wildcard(workspace
         assert cors_leaks(c, ["/dashboard/", "/api/dash/status", "/api/dash/overview"]) == []
     # the failure this test exists for: someone adds allow_origins=["*"]
     opened = create_app(workspace, cfg)
-    opened.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    opened.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"]
+    )
     with TestClient(opened) as c:
         assert cors_leaks(c, API_PATHS), "the CORS check would not notice allow_origins=['*']"
 
 
 SECRET = [
     re.compile(r"admin123"),
-    re.compile(r"""(?i)\b(pass(word)?|secret|api_?key|token)\b\s*[:=]\s*["'][^"'\s{}<>$]{6,}["']"""),
+    re.compile(
+        r"""(?i)\b(pass(word)?|secret|api_?key|token)\b\s*[:=]\s*["'][^"'\s{}<>$]{6,}["']"""
+    ),
     re.compile(r"\bsk-[A-Za-z0-9]{20,}"),
     re.compile(r"\bmentor-[A-Za-z0-9_-]{43}\b"),  # a key as `mentor serve --hash-key` makes them
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"\bghp_[A-Za-z0-9]{30,}"),
 ]
-SCANNED = {".py", ".md", ".yaml", ".yml", ".toml", ".json", ".txt", ".cfg", ".ini", ".sh", ".html", ".js"}
+SCANNED = {
+    ".py",
+    ".md",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".json",
+    ".txt",
+    ".cfg",
+    ".ini",
+    ".sh",
+    ".html",
+    ".js",
+}
 ALLOWED = {  # test fixtures that stand for what a user types, never a real credential
     "tests/reliability/test_lessons.py",
 }
@@ -90,7 +109,7 @@ def test_no_key_or_password_shipped_in_code_config_or_docs() -> None:
     scanned = 0
     for rel in files:
         p = REPO / rel
-        if p.suffix not in SCANNED and p.name not in ("Makefile", "run") or rel in ALLOWED:
+        if (p.suffix not in SCANNED and p.name not in ("Makefile", "run")) or rel in ALLOWED:
             continue
         if not p.is_file() or p.stat().st_size > 2_000_000:
             continue
@@ -121,7 +140,9 @@ def test_a_second_daemon_or_up_on_a_busy_port_is_refused(workspace: Workspace) -
 
     lock = PidLock(workspace).acquire()  # a daemon of this workspace runs
     try:
-        r = subprocess.run(_mentor(workspace, "daemon"), capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            _mentor(workspace, "daemon"), capture_output=True, text=True, timeout=120
+        )
         assert r.returncode != 0
         msg = r.stdout + r.stderr
         assert "already runs" in msg
