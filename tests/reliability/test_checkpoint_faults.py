@@ -83,6 +83,7 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(workspace, train_cfg,
     tally("faults", "checkpoint truncated / bit-flipped (checksum)", tried=2, held=2)
 
 
+@pytest.mark.reliability_full
 def test_full_disk_during_a_checkpoint_leaves_the_last_good_one(
     workspace, train_cfg, syllo_file, monkeypatch, tally
 ):

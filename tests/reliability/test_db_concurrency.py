@@ -46,7 +46,7 @@ WRITER = textwrap.dedent(
 
 def test_daemon_api_dashboard_and_cli_share_state_db(workspace, live_server, tally) -> None:
     ws = workspace
-    seconds = size(6, 40)
+    seconds = size(3, 40)
     cfg = config_mod.load(ws.config_file)
     errors: list[str] = []
     codes: list[int] = []

@@ -135,6 +135,7 @@ def _mentor(ws: Workspace, *args: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.reliability_full
 def test_a_second_daemon_or_up_on_a_busy_port_is_refused(workspace: Workspace) -> None:
     from mentor.daemon.lock import PidLock
 
