@@ -46,7 +46,7 @@ class ParsedFile:
     errors: list[str] = field(default_factory=list)
 
 
-def read_jsonl(path: Path) -> ParsedFile:
+def read_jsonl(path: Path, max_line_bytes: int | None = None) -> ParsedFile:
     """Parse every line; a bad line becomes an error ``path:line: reason``, not an exception.
 
     Lines are decoded one by one, so a line that is not UTF-8 is named with the byte offset of
@@ -61,6 +61,13 @@ def read_jsonl(path: Path) -> ParsedFile:
         for lineno, blob in enumerate(f, start=1):
             start, offset = offset, offset + len(blob)
             where = f"{path}:{lineno}"
+            if max_line_bytes is not None and len(blob) > max_line_bytes:
+                parsed.n_lines += 1
+                parsed.errors.append(
+                    f"{where}: line of {len(blob)} bytes is over data.max_line_bytes "
+                    f"({max_line_bytes}); not parsed -- split or shorten the row"
+                )
+                continue
             try:
                 # a byte-order mark (Windows editors write one) is not part of the first row
                 line = blob.decode("utf-8-sig" if lineno == 1 else "utf-8")
