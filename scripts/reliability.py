@@ -99,6 +99,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--from", dest="src", type=Path, help="lines of an earlier run (JSONL)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.md")
+    ap.add_argument("--note", default="", help="a line added under the table (a partial run)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k kill)")
     a = ap.parse_args()
     rc: int | None = None
@@ -112,7 +113,7 @@ def main() -> int:
         [json.loads(x) for x in src.read_text().splitlines() if x.strip()] if src.exists() else []
     )
     page, summary = render(lines, seconds=seconds, rc=rc)
-    a.out.write_text(page)
+    a.out.write_text(page + (f"\n**Note.** {a.note}\n" if a.note else ""))
     print(f"wrote {a.out} from {src}")
     print(json.dumps(summary))
     return rc or 0
