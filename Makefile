@@ -6,7 +6,7 @@ DEMO ?= demo-workspace
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test check lint format clean bench
+.PHONY: install demo test check lint format clean bench reliability
 
 # CPU PyTorch is pinned first so nothing pulls a multi-GB CUDA build; then the project itself.
 $(VENV)/.installed: pyproject.toml
@@ -34,6 +34,10 @@ test: install check
 ## Every CPU benchmark beside its plain recipe, one JSON line each; fails below a floor (not in test).
 bench: install
 	$(PY) benchmarks/perf/bench.py
+
+## Faults, hostile input, API fuzz and load at full size; rewrites docs/reliability.md (tens of minutes).
+reliability: install
+	$(PY) scripts/reliability.py
 
 check: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts

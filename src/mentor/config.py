@@ -117,6 +117,12 @@ class DataConfig(Section):
         0.05, ge=0.0, lt=1.0, description="Share of each file held out for validation."
     )
     holdout_max: int = Field(100, ge=0, description="At most this many held-out rows per file.")
+    max_line_bytes: int = Field(
+        8 * 2**20,
+        ge=1024,
+        description="A JSONL line longer than this is refused before it is parsed or tokenized "
+        "(a 100 MB line would take the daemon's memory; far above any row of training.max_length).",
+    )
     on_overlength: Literal["refuse", "drop"] = Field(
         "refuse",
         description="A row longer than training.max_length: refuse the file, or drop the row to quarantine.",

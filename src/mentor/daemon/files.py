@@ -84,7 +84,7 @@ def set_aside(
     copy: bool = False,
 ) -> Path:
     """Move a refused or failed file to data/failed/ with ``<name>.error.json`` beside it."""
-    if path is not None and path.exists():
+    if path is not None and (path.exists() or path.is_symlink()):
         dest = place(path, ws.failed / f"{stamp()}_{flat_name(name)}", copy=copy)
     else:
         dest = _free(ws.failed / f"{stamp()}_{flat_name(name)}")
@@ -113,7 +113,9 @@ def admit(
     allow_duplicate: bool = False,
 ) -> jobs.Job:
     """Make a job for ``src``: move it to processing, validate it whole, queue it or set it aside."""
-
+    outside = link_out_of_inbox(ws, src)
+    if outside is not None:
+        return _refuse_unread(ws, conn, src, name, priority, outside)
     file_hash = sha256_file(src)
     job = jobs.insert(conn, path=str(src), name=name, priority=priority, file_hash=file_hash)
     dest = place(src, processing_dir(ws) / f"{job.id}_{flat_name(name)}", copy=copy)
@@ -174,6 +176,37 @@ def augment_job(ws: Workspace, cfg: Config, conn: sqlite3.Connection, job: jobs.
         original=str(kept),
     )
     return jobs.update(conn, job.id, path=str(dest))
+
+
+def link_out_of_inbox(ws: Workspace, src: Path) -> str | None:
+    """Why a file of the inbox that is a link to a place outside it must not be taken (the
+    daemon reads and moves only what lies in the workspace), else None."""
+    inbox = ws.inbox.absolute()
+    if not src.absolute().is_relative_to(inbox) or not src.is_symlink():
+        return None
+    target = src.resolve()
+    if target.is_relative_to(inbox.resolve()):
+        return None
+    return (
+        f"{flat_name(str(src.relative_to(inbox)))}: a link to {target}, outside the inbox; "
+        "not read -- copy the file into the inbox instead"
+    )
+
+
+def _refuse_unread(
+    ws: Workspace, conn: sqlite3.Connection, src: Path, name: str, priority: int, reason: str
+) -> jobs.Job:
+    """A failed job for a file that is never opened: the link itself is set aside."""
+    job = jobs.insert(conn, path=str(src), name=name, priority=priority)
+    stored = set_aside(ws, src, name, [reason], job_id=job.id)
+    job = jobs.update(
+        conn, job.id, state="failed", error=reason, path=str(stored), finished_at=time.time()
+    )
+    events.emit(
+        conn, "validation_rejected", reason, level="warning", job_id=job.id, file=name,
+        reasons=[reason], stored_as=str(stored),
+    )  # fmt: skip
+    return job
 
 
 def validate_job(

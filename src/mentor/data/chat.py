@@ -62,6 +62,8 @@ def messages_from_row(row: Any, where: str, fmt: RowFormat = DEFAULT_FORMAT) -> 
             raise DataError(
                 f"{where}: 'messages' has no assistant turn", hint="add the answer to train on"
             )
+        if out[0]["role"] == "assistant":  # the chat template has nothing to put before it
+            raise DataError(f"{where}: messages[0] is the assistant's; a user turn comes first")
         if out[-1]["role"] != "assistant":
             raise DataError(f"{where}: the last message must be the assistant's answer")
         return out

@@ -55,7 +55,9 @@ class ParsedFile:
         return {**raw, ("messages" if isinstance(row, list) else "text"): row}
 
 
-def read_jsonl(path: Path, fmt: RowFormat = DEFAULT_FORMAT) -> ParsedFile:
+def read_jsonl(
+    path: Path, fmt: RowFormat = DEFAULT_FORMAT, max_line_bytes: int | None = None
+) -> ParsedFile:
     """Parse every line; a bad line becomes an error ``path:line: reason``, not an exception.
 
     ``fmt`` names the fields of rows in other formats (``data.fields``, ``data.roles``).
@@ -72,8 +74,16 @@ def read_jsonl(path: Path, fmt: RowFormat = DEFAULT_FORMAT) -> ParsedFile:
         for lineno, blob in enumerate(f, start=1):
             start, offset = offset, offset + len(blob)
             where = f"{path}:{lineno}"
+            if max_line_bytes is not None and len(blob) > max_line_bytes:
+                parsed.n_lines += 1
+                parsed.errors.append(
+                    f"{where}: line of {len(blob)} bytes is over data.max_line_bytes "
+                    f"({max_line_bytes}); not parsed -- split or shorten the row"
+                )
+                continue
             try:
-                line = blob.decode("utf-8")
+                # a byte-order mark (Windows editors write one) is not part of the first row
+                line = blob.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as err:
                 parsed.n_lines += 1
                 parsed.errors.append(
@@ -101,6 +111,9 @@ def _parse_line(
         # json's messages may end in " at" ("Unterminated string starting at"): no "at at"
         msg = err.msg.removesuffix(" at")
         errors.append(f"{where}: not valid JSON ({msg} at column {err.colno})")
+        return None
+    except RecursionError:  # the parser's own limit, not a crash of validation
+        errors.append(f'{where}: JSON nested too deeply -- a row is {{"messages": [...]}}')
         return None
     try:
         return messages_from_row(obj, where, fmt)

@@ -212,7 +212,7 @@ def validate_file(
     policy = on_overlength or cfg.data.on_overlength
     if policy not in ("refuse", "drop"):
         raise DataError(f"--on-overlength {policy!r}: expected refuse or drop")
-    parsed = read_jsonl(path, RowFormat.from_config(cfg.data))
+    parsed = read_jsonl(path, RowFormat.from_config(cfg.data), cfg.data.max_line_bytes)
     report = ValidationReport(
         path=str(path),
         file_hash=parsed.file_hash,

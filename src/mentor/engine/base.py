@@ -19,6 +19,10 @@ from mentor.data.chat import ChatRenderer
 #: ``GenRequest.adapter`` value that asks for the bare base model (adapters disabled).
 BASE_ADAPTER = "__base__"
 
+#: A temperature below this samples as greedy decoding does (its limit); dividing logits by
+#: it would overflow float32 to inf and the sampler would fail (found by the API fuzz test).
+GREEDY_BELOW = 1e-4
+
 
 @dataclass
 class GenRequest:
@@ -30,6 +34,10 @@ class GenRequest:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     adapter: str | None = None  # None = the engine's active adapter; BASE_ADAPTER = none
+
+    def __post_init__(self) -> None:
+        if self.temperature < GREEDY_BELOW:
+            self.temperature = 0.0
 
 
 @dataclass

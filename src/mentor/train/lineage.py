@@ -6,7 +6,10 @@ scheduler.pt, rng_state.pth, trainer_state.json) plus ``mentor_state.json``: lin
 step, tokens, per file its training position (next row of the seeded order), and the ledger
 rows this checkpoint covers (``ledger_tail``). A checkpoint is written to a temporary directory
 next to ``current`` and swapped in by renames, so a crash leaves either the old or the new
-checkpoint, never half of one.
+checkpoint, never half of one. Each checkpoint's state carries the sha256 of its files
+(``checksums``) and the checkpoint before it is kept as ``.current.prev``: a checkpoint whose
+files no longer match (truncated, corrupted on disk) is set aside and training falls back to the
+previous one (:func:`verify_or_fall_back`); it never trains on corrupt state.
 
 The row ledger in ``state.db`` only ever holds rows a checkpoint kept: rows are written after
 the checkpoint that covers them, and :func:`sync_ledger` (on every start) writes the rows of a
@@ -40,10 +43,10 @@ from mentor.data.packing import (
     packing_supported,
 )
 from mentor.data.validate import ValidationReport
-from mentor.errors import ConfigError
-from mentor.paths import Workspace, atomic_write_json
+from mentor.errors import ConfigError, IntegrityError
+from mentor.paths import Workspace, atomic_write_json, sha256_file
+from mentor.store import events, transaction
 from mentor.store import lineage as lineage_rows
-from mentor.store import transaction
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,77 @@ def heldout_rows(report: ValidationReport, cfg: Config) -> list[dict[str, Any]]:
 
 def _old(ws: Workspace) -> Path:
     return ws.current.with_name(".current.old")
+
+
+def _prev(ws: Workspace) -> Path:
+    return ws.current.with_name(".current.prev")
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a checkpoint but its state file (which records them)."""
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "mentor_state.json"
+    }
+
+
+def damage(folder: Path) -> list[str]:
+    """What no longer matches the checksums the checkpoint was saved with (empty: intact).
+    A checkpoint saved before checksums existed has nothing to compare and passes."""
+    state = _read(folder / "mentor_state.json")
+    if state is None:
+        return ["mentor_state.json unreadable"] if any(folder.glob("*")) else []
+    saved = state.get("checksums")
+    if not isinstance(saved, dict):
+        return []
+    out = []
+    for rel, digest in saved.items():
+        f = folder / rel
+        if not f.is_file():
+            out.append(f"{rel} missing")
+        elif sha256_file(f) != digest:
+            out.append(f"{rel} checksum mismatch")
+    return out
+
+
+def verify_or_fall_back(ws: Workspace, conn: sqlite3.Connection) -> None:
+    """A damaged ``current`` is set aside (``.current.corrupt-<time>``) and the previous
+    checkpoint of the same lineage becomes ``current``; with none intact, training refuses."""
+    if not ws.current.is_dir():
+        return
+    bad = damage(ws.current)
+    if not bad:
+        return
+    state, prev = _read(ws.lineage_state), _prev(ws)
+    prev_state = _read(prev / "mentor_state.json") if prev.is_dir() else None
+    usable = prev_state is not None and not damage(prev)
+    if usable and state is not None and prev_state is not None:  # same lineage, earlier step
+        usable = prev_state.get("lineage_id") == state.get("lineage_id") and int(
+            prev_state.get("global_step", 0)
+        ) < int(state.get("global_step", 0))
+    aside = ws.current.with_name(f".current.corrupt-{int(time.time())}")
+    ws.current.rename(aside)
+    if not usable:
+        events.emit(
+            conn, "train.checkpoint_corrupt", f"{ws.current}: {', '.join(bad)}", level="error"
+        )
+        raise IntegrityError(
+            f"{ws.current}: checkpoint damaged ({', '.join(bad[:3])}) and no intact previous "
+            f"checkpoint; set aside as {aside.name}",
+            hint="restore a version: `mentor versions restore vNNN`",
+        )
+    assert prev_state is not None
+    prev.rename(ws.current)
+    msg = (
+        f"{ws.current}: checkpoint damaged ({', '.join(bad[:3])}); set aside as {aside.name}, "
+        f"resuming from the previous checkpoint (step {prev_state.get('global_step')})"
+    )
+    log.error("%s", msg)
+    events.emit(
+        conn, "train.checkpoint_corrupt", msg, level="error", damaged=bad,
+        fallback_step=prev_state.get("global_step"), set_aside=str(aside),
+    )  # fmt: skip
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -153,12 +227,17 @@ def commit_checkpoint(ws: Workspace, folder: Path, state: dict[str, Any]) -> Non
     stage = ws.current.with_name(f".incoming-{os.getpid()}")
     shutil.rmtree(stage, ignore_errors=True)
     shutil.move(str(folder), str(stage))
+    state["checksums"] = checksums(stage)
     atomic_write_json(stage / ws.lineage_state.name, dict(state, updated_at=time.time()))
     old = _old(ws)
     shutil.rmtree(old, ignore_errors=True)
     if ws.current.exists():
         ws.current.rename(old)
     stage.rename(ws.current)
+    prev = _prev(ws)
+    shutil.rmtree(prev, ignore_errors=True)
+    if old.is_dir() and (old / ws.lineage_state.name).is_file():
+        old.rename(prev)  # the fallback if this checkpoint is found damaged
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -220,6 +299,7 @@ def open_lineage(
 ) -> tuple[dict[str, Any], bool]:
     """The lineage to train (its saved state, else a new one) and whether it resumes one."""
     recover(ws)
+    verify_or_fall_back(ws, conn)
     state = read_state(ws)
     base = str(cfg.model_path(ws.home))
     if state is None:
