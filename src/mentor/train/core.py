@@ -220,6 +220,38 @@ def resolve_bf16(cfg: Config, device: str) -> bool:
     return device.startswith("cuda") and torch.cuda.is_bf16_supported()
 
 
+def _cpu_bf16(ctx: RunContext, model: Any, collator: Any, train_ds: Any) -> bool:
+    """bf16 autocast on the CPU only where it measured faster (``models/precision.py``):
+    the model's forward+backward on this file's first micro-batch, cached per machine+shape."""
+    from mentor.models.precision import choose_for_model
+
+    t = ctx.cfg.training
+    first = collator([train_ds[i] for i in range(min(t.batch_size, len(train_ds)))])
+    inputs = {k: v for k, v in first.items() if k not in MENTOR_KEYS}
+    if ctx.flat_packs:
+        inputs = flatten_trained_positions(inputs)
+    choice = choose_for_model(
+        model,
+        dict(inputs, use_cache=False),
+        ctx.ws.cache / "precision.json",
+        extra=f"{t.method}|{t.batch_size}x{t.max_length}|{ctx.cfg.model.attn_implementation}",
+        rounds=t.bf16_probe_rounds,
+    )
+    with transaction(ctx.conn):
+        emit(
+            ctx.conn,
+            "train.precision",
+            choice.describe(),
+            run_id=ctx.run_id,
+            job_id=ctx.job_id,
+            bf16=choice.bf16,
+            fp32_s=choice.fp32_s,
+            bf16_s=choice.bf16_s,
+            cached=choice.cached,
+        )
+    return choice.bf16
+
+
 # --------------------------------------------------------------------------- model
 
 
@@ -910,7 +942,10 @@ def _train(
     if use_packing and cfg.model.attn_implementation == "sdpa":
         model.set_attn_implementation(register_packed_sdpa())  # per-example attention in packs
     ctx.flat_packs = use_packing and cfg.model.attn_implementation in FLAT_PACK_BACKENDS
+    train_ds = PackDataset(packs, ids_col, labels_col)
     bf16 = resolve_bf16(cfg, device)
+    if t.bf16 == "auto" and not device.startswith("cuda"):
+        bf16 = _cpu_bf16(ctx, model, collator, train_ds)
     report_to = t.report_to or "none"
     args = TrainingArguments(
         output_dir=str(run_dir / "trainer"),
@@ -962,7 +997,7 @@ def _train(
     trainer = trainer_cls(
         model=model,
         args=args,
-        train_dataset=PackDataset(packs, ids_col, labels_col),
+        train_dataset=train_ds,
         data_collator=collator,
         processing_class=tokenizer,  # checkpoints carry the tokenizer: current/ loads on its own
         callbacks=[
