@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mentor.models.chat_template import CHATML_QWEN3_STYLE
+from mentor.models.chat_template import CHATML_QWEN3_STYLE, EMPTY_THINK
 from mentor.tasks.syllo import demo
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ SIZES: dict[str, TinySize] = {
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
+# The chat template's fixed text around a turn (role headers, the empty think block that opens
+# every answer and ends every generation prompt) as whole tokens, like the format's spans.
+CHAT_SPANS = ["user\n", "assistant\n", EMPTY_THINK]
 CORPUS_PUZZLES = 800
 
 
@@ -80,7 +83,7 @@ def train_tokenizer(
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    extra = [s for s in dict.fromkeys([*THINK_TOKENS, *scaffold]) if s]
+    extra = [s for s in dict.fromkeys([*THINK_TOKENS, *CHAT_SPANS, *scaffold]) if s]
     tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in extra])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,

@@ -39,53 +39,69 @@ def _tiles(n: int, start: int = 1) -> list[str]:
 
 
 def _prompt_spans() -> list[str]:
-    """Fixed spans of prompts: render with sentinel fields, blank the numbers, cut."""
-    numbers = [  # (text before, text after) a variable number, from the renderer's templates
+    """Fixed spans of prompts: render with sentinel fields, blank the counts, cut.
+
+    Clue numbers stay in their spans (``"\\n3. ___ ___ — "``): one token then says which clue
+    a line is and how many slots it has, and the answer's ``ans_num`` spans say the same.
+    Every clue number meets every slot count (the counts rotate over the words). The spans
+    without the number come too, for layouts the numbered ones do not cover.
+    """
+    numbers = [  # (text before, text after) a variable count, from the renderer's templates
         (re.escape(R.RULE_COUNT.split("{n}")[0]), re.escape(" target")),
         (re.escape(R.NOTE_HERRINGS.split("{r}")[0]), re.escape(" tile")),
-        ("\n", re.escape(". ")),
     ]
+    clue_number = ("\n", re.escape(". "))
+    n_words = LEVEL_RULE_RANGE[1]
     out: list[str] = []
     for difficulty in R.DIFFICULTY_LABELS:
         for rule_range in (TIER_RULE_RANGE, LEVEL_RULE_RANGE):
             for herrings in (0, 1, 2):
                 for variant in (None, *R.VARIANTS):
-                    words = [
-                        Word(clue=_SENT, syllables=_tiles(k)) for k in range(1, _MAX_SLOTS + 1)
-                    ]
-                    p = Puzzle(
-                        puzzle_id=_SENT,
-                        difficulty=difficulty,
-                        words=words,
-                        bank=_tiles(3),
-                        red_herring_count=herrings,
-                        rule_range=rule_range,
-                        variant=variant,
-                    )
-                    text = R.render_prompt(p)
-                    for before, after in numbers:
+                    for shift in range(_MAX_SLOTS if variant is None else 1):
+                        words = [
+                            Word(clue=_SENT, syllables=_tiles((i + shift) % _MAX_SLOTS + 1))
+                            for i in range(n_words)
+                        ]
+                        p = Puzzle(
+                            puzzle_id=_SENT,
+                            difficulty=difficulty,
+                            words=words,
+                            bank=_tiles(3),
+                            red_herring_count=herrings,
+                            rule_range=rule_range,
+                            variant=variant,
+                        )
+                        text = R.render_prompt(p)
+                        for before, after in numbers:
+                            text = re.sub(f"(?<={before})[0-9]+(?={after})", _SENT, text)
+                        out += _SENT_RE.split(text)
+                        before, after = clue_number
                         text = re.sub(f"(?<={before})[0-9]+(?={after})", _SENT, text)
-                    out += _SENT_RE.split(text)
+                        out += _SENT_RE.split(text)
     return out
 
 
 def _answer_spans() -> list[str]:
-    """Fixed spans of answers (every shape): sentinel tiles, ans_num/total_tiles blanked."""
+    """Fixed spans of answers (every shape): sentinel tiles, counts blanked; ans_num kept (and
+    blanked, for the fallback spans)."""
+    n_words = LEVEL_RULE_RANGE[1]
     out: list[str] = []
     for herrings in (0, 1, 2):
         for count in range(1, _MAX_COUNT + 1):
-            syl = _tiles(2)
-            words = [Word(clue="c", syllables=syl) for _ in range(count)]
-            words.append(Word(clue="c", syllables=_tiles(2, start=8)))
-            bank = [s for w in words for s in w.syllables] + _tiles(herrings, start=16)
+            words = [Word(clue="c", syllables=_tiles(2)) for _ in range(count)]
+            words += [
+                Word(clue="c", syllables=_tiles(2, start=8 + 2 * i)) for i in range(n_words - count)
+            ]
+            bank = [s for w in words for s in w.syllables] + _tiles(herrings, start=64)
             p = Puzzle(puzzle_id="x", difficulty="easy", words=words, bank=bank)
             for variant in (R.CANONICAL, *R.VARIANTS):
                 text = R.render_answer(p, variant)
-                for key in ("ans_num", "total_tiles", "index", "total_syllables", "tile_totals"):
+                for key in ("total_tiles", "index", "total_syllables", "tile_totals"):
                     text = re.sub(f'(?<="{key}": )[0-9]+', _SENT, text)
                 text = re.sub('(?<=")[0-9]+(?=[.)])', _SENT, text)  # "1. SYL + LAB = WORD"
                 text = re.sub("(?<=; )[0-9]+(?=[)])", _SENT, text)
                 out += _SENT_RE.split(text)
+                out += _SENT_RE.split(re.sub('(?<="ans_num": )[0-9]+', _SENT, text))
     return out
 
 
