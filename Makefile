@@ -27,7 +27,7 @@ demo: install
 
 ## Lint, types and the whole test suite (what CI runs).
 test: install check
-	@rc=0; $(PY) -m pytest -q -p no:cacheprovider --timeout=900 || rc=$$?; \
+	@rc=0; $(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=10 || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: a broken suite, not a pass" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -1,4 +1,9 @@
-"""Shared fixtures: offline, one tiny model per session, a temporary workspace per test."""
+"""Shared fixtures: offline, one tiny model per session, a temporary workspace per test.
+
+Only two kinds of test may skip: GPU tests without CUDA (``tests/gpu/``) and the compatibility
+tests that read the users' rows in ``../shared/origin-data`` (``tests/compat/``). A skip anywhere
+else fails the run: a test that cannot run here is a test that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 ORIGIN_DATA = REPO.parent / "shared" / "origin-data"
+TESTS = Path(__file__).resolve().parent
+MAY_SKIP = (TESTS / "gpu", TESTS / "compat")
+
+_forbidden_skips: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,10 +39,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not report.skipped:
+        return
+    path = Path(str(report.fspath)).resolve()
+    if not any(path.is_relative_to(d) for d in MAY_SKIP):
+        _forbidden_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _forbidden_skips and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _forbidden_skips:
+        terminalreporter.section("skips outside tests/gpu and tests/compat (a failure)", red=True)
+        for nodeid in _forbidden_skips:
+            terminalreporter.write_line(nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test reads or writes a workspace it did not make: MENTOR_HOME points at an empty
+    folder unless the test sets its own."""
+    monkeypatch.setenv("MENTOR_HOME", str(tmp_path_factory.mktemp("no-home")))
+
+
 @pytest.fixture(scope="session")
 def origin_data() -> Path:
+    """The users' real rows (compatibility tests only: ``tests/compat/``)."""
     if not ORIGIN_DATA.is_dir():
-        pytest.skip(f"{ORIGIN_DATA} not present")
+        pytest.skip(f"{ORIGIN_DATA} not present (compatibility tests need the users' rows)")
     return ORIGIN_DATA
 
 

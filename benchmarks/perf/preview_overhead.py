@@ -5,8 +5,8 @@ rows and steps; the preview run uses the default cadence (``eval.live_every`` = 
 ``syllo_probe_8``, new tokens sized to the probes' goldens, adaptive 4 % budget, evolution
 snapshots at 0/10/25/50/100...). The overhead share is (with - without) / without of the
 ``trainer.train()`` wall time; on a shared machine that difference is mostly noise, so
-``hook_share_in_run`` also times every hook of the callback inside the run (previews,
-calibration and per-step bookkeeping) against the rest of that run.
+``hook_share_in_run`` also times every hook of the callback inside the run (previews and
+per-step bookkeeping) against the rest of that run.
 
     .venv/bin/python benchmarks/perf/preview_overhead.py [--steps 1000] [--repeats 2] [--budget 0.04]
 
@@ -198,11 +198,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     from mentor.config import Config
     from mentor.data.chat import ChatRenderer
-    from mentor.evals.live import LivePreviewCallback
     from mentor.models.loader import load_tokenizer
     from mentor.models.tiny import build_tiny
-    from mentor.paths import Workspace
+    from mentor.paths import RunFolder, Workspace
     from mentor.store import connect
+    from mentor.train.callbacks import LivePreviewCallback
 
     with tempfile.TemporaryDirectory(prefix="mentor-preview-bench-") as tmp:
         tmpd = Path(tmp)
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run_dir = run_dir_best
         steps_done = [r["step"] for r in cb.records]
         preview_s = [r["seconds_total"] for r in cb.records]
-        evo = sorted(p.name for p in (run_dir / "evolution").glob("*.json"))
+        evo = sorted(p.name for p in RunFolder(run_dir).evolution.glob("*.json"))
     result = {
         "benchmark": "preview_overhead",
         "model_size": a.size,
@@ -258,13 +258,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "previews_skipped_by_budget": sum(r.get("skipped_before", 0) for r in cb.records)
         + cb.skipped,
         "preview_s_total": round(sum(preview_s), 3),
-        "preview_s_with_calibration": round(cb.preview_s, 3),
+        "preview_s_budgeted": round(cb.preview_s, 3),
         "preview_s_mean": round(sum(preview_s) / len(preview_s), 3) if preview_s else None,
         "evolution_snapshots": evo,
-        # previews (calibration included) over the training time of the same run: machine load
+        # previews over the training time of the same run: machine load
         # hits both alike, unlike the wall-clock comparison of two runs
         "preview_share_in_run": round(cb.preview_s / cb.train_s, 4) if cb.train_s else None,
-        # all time inside the callback's hooks (previews, calibration, bookkeeping) over the
+        # all time inside the callback's hooks (previews, bookkeeping) over the
         # rest of the same run: the overhead without the run-to-run noise of a shared machine
         "hook_share_in_run": round(hook_shares[live_runs.index(live_s)], 4),
         "overhead_share": round((live_s - base_s) / base_s, 4) if base_s else None,

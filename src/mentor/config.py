@@ -49,6 +49,69 @@ class ChatConfig(Section):
     )
 
 
+AUGMENT_OPS = ("paraphrase", "typos", "shuffle_clues", "shuffle_bank", "variants", "system_prompt")
+
+
+class AugmentConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Augment each file taken from the inbox before training "
+        "(mentor.data.augment.augment_file); `mentor augment` works either way.",
+    )
+    factor: int = Field(
+        1, ge=1, description="Augmented copies drawn per source row (the originals are kept too)."
+    )
+    ops: list[str] = Field(
+        default_factory=lambda: [
+            "shuffle_clues",
+            "shuffle_bank",
+            "paraphrase",
+            "typos",
+            "variants",
+        ],
+        description="Recipes, one per copy in turn: an op name, or op names joined by '+' to "
+        "compose them. Ops: " + ", ".join(AUGMENT_OPS) + ".",
+    )
+    seed: int = Field(0, description="Seed of every random choice (same seed, same output).")
+    keep_original: bool = Field(True, description="Write the source rows too, before their copies.")
+    system_prompts: list[str] = Field(
+        default_factory=list,
+        description="System prompts the system_prompt op draws from (rows with their own keep it).",
+    )
+    system_prompts_file: str | None = Field(
+        None,
+        description="A text file of system prompts, one per line, added to system_prompts "
+        "(relative to the workspace).",
+    )
+    paraphrase_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="paraphrase: share of the eligible clues (definitions, synonyms) rewritten; "
+        "at least one.",
+    )
+    typo_clues: int = Field(1, ge=1, description="typos: clues that get one typo each, at most.")
+    variants: list[str] = Field(
+        default_factory=list,
+        description="variants: answer shapes drawn from (canonical or the twelve ten-level "
+        "shapes); empty = all thirteen.",
+    )
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, recipes: list[str]) -> list[str]:
+        for recipe in recipes:
+            names = [n.strip() for n in recipe.split("+")]
+            unknown = [n for n in names if n not in AUGMENT_OPS]
+            if unknown or len(set(names)) != len(names):
+                raise ValueError(
+                    f"recipe {recipe!r}: unknown or repeated op (ops: {', '.join(AUGMENT_OPS)})"
+                )
+        if not recipes:
+            raise ValueError("at least one recipe")
+        return recipes
+
+
 class DataConfig(Section):
     holdout_fraction: float = Field(
         0.05, ge=0.0, lt=1.0, description="Share of each file held out for validation."
@@ -58,7 +121,15 @@ class DataConfig(Section):
         "refuse",
         description="A row longer than training.max_length: refuse the file, or drop the row to quarantine.",
     )
+    on_empty_answer: Literal["refuse", "drop"] = Field(
+        "refuse",
+        description="A row with a trained assistant answer (or text) that is empty or only "
+        "whitespace: refuse the file, or drop the row to quarantine.",
+    )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig, description="Data augmentation (mentor augment, inbox)."
+    )
 
 
 class TrainingConfig(Section):
@@ -103,7 +174,18 @@ class TrainingConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
     save_steps: int = Field(200, ge=1, description="Checkpoint every N optimizer steps.")
-    logging_steps: int = Field(10, ge=1, description="Log metrics every N optimizer steps.")
+    logging_steps: int = Field(
+        10,
+        ge=1,
+        description="Log metrics at least every N optimizer steps; a short file logs more often "
+        "(see log_points_per_file) and the last step of every run is always logged.",
+    )
+    log_points_per_file: int = Field(
+        20,
+        ge=1,
+        description="A file of fewer than logging_steps x this many steps logs every "
+        "steps/this steps (every step at least), so each file leaves about this many points.",
+    )
     seed: int = Field(42, description="Seed of row order, held-out split and initialisation.")
     bf16: Literal["auto", "on", "off"] = Field(
         "auto",
@@ -231,16 +313,176 @@ class SmtpConfig(Section):
     port: int = Field(587, description="SMTP port.")
     sender: str | None = Field(None, description="From address.")
     to: list[str] = Field(default_factory=list, description="Recipients.")
+    starttls: bool = Field(
+        True, description="Upgrade the connection with STARTTLS before sending (port 587)."
+    )
+    username: str | None = Field(None, description="SMTP login (unset = no login).")
+    password_env: str | None = Field(
+        None,
+        description="Name of the environment variable that holds the SMTP password (never the "
+        "password itself in mentor.yaml).",
+    )
+    timeout_s: float = Field(30.0, gt=0.0, description="SMTP connection timeout, seconds.")
+
+
+class CurveConfig(Section):
+    smoothing: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Smoothing of the learning curve: EMA span as a share of the logged points.",
+    )
+    tail_share: float = Field(
+        0.2,
+        gt=0.0,
+        le=1.0,
+        description="Share of the last points whose trend decides 'still falling' or 'flat' at the end.",
+    )
+    tail_min_points: int = Field(
+        5, ge=3, description="At least this many points in the end window of a trend test."
+    )
+    alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Significance level of the trend tests (slope t-test)."
+    )
+    noise_z: float = Field(
+        2.0,
+        gt=0.0,
+        description="A rise or a gap counts only beyond this many noise standard deviations.",
+    )
+    plateau_share: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="Plateau: from the step where less than this share of the total improvement "
+        "(and no more than the noise) was still to come.",
+    )
+    plateau_min_share: float = Field(
+        0.25,
+        gt=0.0,
+        lt=1.0,
+        description="A plateau is reported only when it spans at least this share of the steps.",
+    )
+    underfit_ratio: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Underfitting: the loss still falls over the end window at least this share "
+        "of the run's average rate (it has not slowed down).",
+    )
+    divergence_share: float = Field(
+        0.5,
+        gt=0.0,
+        description="Divergence: the loss climbed back by more than this share of the drop it had "
+        "made (or above where it started).",
+    )
 
 
 class ReportConfig(Section):
     time: str = Field("07:00", description="Daily report time HH:MM.")
-    webhook: str | None = Field(None, description="URL the daily report summary is POSTed to.")
+    webhook: str | None = Field(
+        None, description="URL the daily report summary is POSTed to (Slack-compatible JSON)."
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0.0, description="Webhook POST timeout, seconds.")
     smtp: SmtpConfig = Field(default_factory=SmtpConfig, description="Mail delivery.")
+    headline_metric: str = Field(
+        "quick.solved",
+        description="Version metric (versions table) that ranks versions: best version, ROI, "
+        "improvement over time. e.g. quick.solved, heldout.exact.",
+    )
+    lagging_share: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Daily report: a tier lags when it gained less than this share of the other "
+        "tiers' mean gain over the untrained model (-> more data of that tier).",
+    )
+    serve_snapshot_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="How often the API server writes status/serve_metrics.json (latency and "
+        "throughput for reports).",
+    )
+    curve: CurveConfig = Field(
+        default_factory=CurveConfig, description="Learning-curve analysis (mentor curve)."
+    )
 
 
 class CostConfig(Section):
-    gpu_price_per_hour: float = Field(0.0, ge=0.0, description="GPU price for cost reports.")
+    currency: str = Field("USD", description="Currency label of the cost figures.")
+    gpu_price_per_hour: float = Field(
+        0.0, ge=0.0, description="Price of one GPU for one hour (cost of GPU runs)."
+    )
+    gpu_count: int = Field(1, ge=1, description="GPUs a training or evaluation run occupies.")
+    cpu_price_per_hour: float = Field(
+        0.0, ge=0.0, description="Price of the machine for one hour when a run uses the CPU only."
+    )
+    energy_price_per_kwh: float = Field(
+        0.0, ge=0.0, description="Electricity price per kWh (0 = energy not priced)."
+    )
+    power_watts: float = Field(
+        0.0,
+        ge=0.0,
+        description="Power draw assumed when the metrics carry no NVML power (CPU machines; "
+        "0 = energy unknown there).",
+    )
+
+
+class TuneConfig(Section):
+    trials: int = Field(
+        20, ge=1, description="Trials of a search when `mentor tune` gets no --trials."
+    )
+    seed: int = Field(0, description="Seed of the TPE sampler when `mentor tune` gets no --seed.")
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median",
+        description="Stops hopeless trials early on their validation loss: median (worse than the "
+        "median of finished trials at the same point), hyperband (successive halving brackets), none.",
+    )
+    sampler_startup_trials: int = Field(
+        10, ge=0, description="Trials sampled at random before TPE models the results."
+    )
+    pruner_startup_trials: int = Field(
+        3, ge=0, description="median: trials that must finish before any trial is pruned."
+    )
+    pruner_warmup_points: int = Field(
+        0, ge=0, description="median: report points a trial passes before it may be pruned."
+    )
+    hyperband_reduction_factor: int = Field(
+        3, ge=2, description="hyperband: 1/N of the trials in a bracket go on at each rung."
+    )
+    report_points: int = Field(
+        20,
+        ge=1,
+        description="The pruner compares trials at the same share of the file trained (not the "
+        "same optimizer step, which means more rows at a larger batch): a trial reports its "
+        "validation loss once in each of N equal parts of the file.",
+    )
+    val_every: int = Field(
+        10,
+        ge=1,
+        description="Validation loss every N optimizer steps inside a trial (the pruner's signal; "
+        "eval.val_every is for normal training).",
+    )
+    live_previews: bool = Field(
+        False,
+        description="Run live previews inside trials (they cost generation time and do not change "
+        "the objective).",
+    )
+    baseline_first: bool = Field(
+        True,
+        description="A new study's first trial runs the current settings (when they lie in the "
+        "space), so the best patch changes something only when a trial beat them.",
+    )
+    max_retries: int = Field(
+        2,
+        ge=0,
+        description="A trial killed or interrupted mid-way runs again with the same settings on "
+        "resume, at most this many times.",
+    )
+    keep_weights: bool = Field(
+        False,
+        description="Keep each trial's adapter and optimizer after it ends (off: only its runs/ "
+        "folder with metrics stays).",
+    )
 
 
 class Config(Section):
@@ -253,6 +495,9 @@ class Config(Section):
     serve: ServeConfig = Field(default_factory=ServeConfig, description="REST API and dashboard.")
     report: ReportConfig = Field(default_factory=ReportConfig, description="Reports.")
     cost: CostConfig = Field(default_factory=CostConfig, description="Costs.")
+    tune: TuneConfig = Field(
+        default_factory=TuneConfig, description="Hyperparameter search (mentor tune)."
+    )
 
     def model_path(self, home: Path) -> Path:
         p = Path(self.model.path).expanduser()
@@ -282,28 +527,31 @@ def parse_overrides(pairs: list[str] | tuple[str, ...] | None) -> dict[str, Any]
     return nested
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: sections merge key by key, values replace."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
+def error_parts(e: Any) -> tuple[str, str]:
+    """(dotted key, message) of one pydantic error, worded for a user."""
+    loc = ".".join(str(p) for p in e["loc"]) or "(top)"
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key (see `mentor config show` for the valid ones)"
+    return loc, msg
+
+
 def format_errors(err: ValidationError, source: str) -> list[str]:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (see `mentor config show` for the valid ones)"
-        lines.append(f"{source}: {loc}: {msg}")
-    return lines
+    return [f"{source}: {loc}: {msg}" for loc, msg in map(error_parts, err.errors())]
 
 
 def build(
     raw: dict[str, Any], overrides: list[str] | None = None, *, source: str = "config"
 ) -> Config:
-    merged = _merge(raw, parse_overrides(overrides))
+    merged = merge(raw, parse_overrides(overrides))
     try:
         return Config.model_validate(merged)
     except ValidationError as err:
@@ -340,7 +588,7 @@ def validate_file(path: Path, overrides: list[str] | None = None) -> list[str]:
     except ConfigError as err:
         return [str(err)]
     try:
-        Config.model_validate(_merge(raw, parse_overrides(overrides)))
+        Config.model_validate(merge(raw, parse_overrides(overrides)))
     except ValidationError as err:
         return format_errors(err, str(path))
     return []

@@ -18,6 +18,63 @@ HOME_ENV = "MENTOR_HOME"
 
 
 @dataclass(frozen=True)
+class RunFolder:
+    """The files of one run folder ``runs/<id>/``: the names every writer and reader shares.
+
+    ``config.yaml`` (the resolved config), ``meta.json`` (what was trained, on what, by whom),
+    ``metrics.jsonl`` (one record per logged optimizer step), ``previews.jsonl`` (live previews),
+    ``evolution/step_<N>.json`` (preview snapshots at log-spaced steps), ``summary.json`` (the
+    outcome), ``trainer/`` (the Trainer's output: checkpoints on their way to ``model/current``,
+    tracker logs).
+    """
+
+    path: Path
+
+    CONFIG = "config.yaml"
+    META = "meta.json"
+    METRICS = "metrics.jsonl"
+    PREVIEWS = "previews.jsonl"
+    SUMMARY = "summary.json"
+    EVOLUTION = "evolution"
+    TRAINER = "trainer"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def meta(self) -> Path:
+        return self.path / self.META
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def previews(self) -> Path:
+        return self.path / self.PREVIEWS
+
+    @property
+    def summary(self) -> Path:
+        return self.path / self.SUMMARY
+
+    @property
+    def evolution(self) -> Path:
+        return self.path / self.EVOLUTION
+
+    @property
+    def trainer(self) -> Path:
+        return self.path / self.TRAINER
+
+    def evolution_file(self, step: int) -> Path:
+        return self.evolution / f"step_{step}.json"
+
+
+@dataclass(frozen=True)
 class Workspace:
     """A mentor home directory."""
 
@@ -78,6 +135,9 @@ class Workspace:
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
 
+    def run_folder(self, run_id: str) -> RunFolder:
+        return RunFolder(self.run_dir(run_id))
+
     @property
     def evals(self) -> Path:
         return self.home / "evals"
@@ -87,8 +147,38 @@ class Workspace:
         return self.home / "reports"
 
     @property
+    def daily_reports(self) -> Path:
+        return self.reports / "daily"
+
+    @property
+    def tune(self) -> Path:
+        """Hyperparameter searches (``mentor tune``): one study per name, created on demand."""
+        return self.home / "tune"
+
+    def tune_db(self, study: str) -> Path:
+        """The study's Optuna storage (SQLite): resumable, and what optuna-dashboard opens."""
+        return self.tune / f"{study}.db"
+
+    def tune_lock(self, study: str) -> Path:
+        """Held (flock) by the one process searching the study."""
+        return self.tune / f"{study}.lock"
+
+    def tune_best(self, study: str) -> Path:
+        """The best trial's settings as a config patch for ``mentor config apply``."""
+        return self.tune / f"{study}.best.yaml"
+
+    def tune_trial(self, study: str, number: int) -> Path:
+        """A trial's scratch workspace: a copy of the lineage, its own state.db and runs/."""
+        return self.tune / study / f"trial-{number:04d}"
+
+    @property
     def status_dir(self) -> Path:
         return self.home / "status"
+
+    @property
+    def serve_metrics_file(self) -> Path:
+        """The API server's periodic snapshot of its own metrics (latency, throughput)."""
+        return self.status_dir / "serve_metrics.json"
 
     @property
     def status_file(self) -> Path:
@@ -98,6 +188,11 @@ class Workspace:
     def control_file(self) -> Path:
         """Where the CLI leaves pause/resume/skip/stop requests for the training process."""
         return self.status_dir / "control.json"
+
+    @property
+    def lineage_state(self) -> Path:
+        """The lineage's position and counters, saved with every checkpoint (``train.lineage``)."""
+        return self.current / "mentor_state.json"
 
     @property
     def db(self) -> Path:

@@ -39,6 +39,7 @@ OVR = [
     "daemon.min_free_gib=0",
     "daemon.poll_seconds=0.2",
     "daemon.snapshot_at=null",
+    "eval.full_when_idle=false",
 ]
 
 
@@ -88,7 +89,7 @@ def states(ws: Workspace) -> list[str]:
 
 def test_files_versions_then_consolidation_base(workspace: Workspace) -> None:
     from mentor.daemon.consolidate import consolidate
-    from mentor.daemon.core import Daemon
+    from mentor.daemon.service import Daemon
     from mentor.store import connect, events
 
     ws = workspace
@@ -129,8 +130,8 @@ def test_files_versions_then_consolidation_base(workspace: Workspace) -> None:
 
 
 def test_pause_resume_and_child_kill9(workspace: Workspace) -> None:
-    from mentor.daemon import control
-    from mentor.daemon.core import Daemon
+    from mentor import control
+    from mentor.daemon.service import Daemon
 
     ws = workspace
     d = Daemon(ws, overrides=OVR, watch=False)

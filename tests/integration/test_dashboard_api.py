@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from mentor import config as config_mod
 from mentor.paths import Workspace, atomic_write_json
-from mentor.store import connect, events
+from mentor.store import connect, events, jobs
 from mentor.store import evals as store_evals
+from mentor.store import versions as version_rows
 
 RUN = "20260101-000000-abc"
 
@@ -120,18 +121,22 @@ def fill_workspace(ws: Workspace, steps: int = 30) -> Path:
     events.emit(conn, "alert", "GPU 0 at 91 °C", level="critical", alert="gpu_temperature")
     events.emit(conn, "preview", "step 30: solved 2/3", step=30)
     now = time.time()
-    conn.execute(
-        "INSERT INTO jobs (path, name, state, priority, created_at, updated_at, rows_total, rows_done)"
-        " VALUES ('inbox/a.jsonl', 'a.jsonl', 'running', 1, ?, ?, 100, 40),"
-        " ('inbox/b.jsonl', 'b.jsonl', 'queued', 1, ?, ?, NULL, 0),"
-        " ('inbox/c.jsonl', 'c.jsonl', 'done', 1, ?, ?, 10, 10)",
-        (now, now, now, now, now, now),
+    jobs.insert(conn, path="inbox/a.jsonl", name="a.jsonl", state="training", now=now)
+    jobs.update(conn, 1, rows_total=100, rows_done=40)
+    jobs.insert(conn, path="inbox/c.jsonl", name="c.jsonl", state="done", now=now)
+    jobs.insert(conn, path="inbox/b.jsonl", name="b.jsonl", state="queued", now=now)
+    jobs.insert(conn, path="inbox/d.jsonl", name="d.jsonl", state="removed", now=now)
+    version_rows.insert(
+        conn,
+        name="v001_20260101_first",
+        created_at=now,
+        parent=None,
+        lineage_id=None,
+        kind="adapter",
+        description="first file",
+        metrics={"solved": 0.4},
     )
-    conn.execute(
-        "INSERT INTO versions (name, created_at, parent, status, description, metrics)"
-        " VALUES ('v001_20260101_first', ?, NULL, 'promoted', 'first file', '{\"solved\": 0.4}')",
-        (now,),
-    )
+    version_rows.set_metrics(conn, "v001", {}, status="serving")
     for version, value, baseline in (
         (None, 0.1, True),
         ("v001", 0.3, False),
@@ -323,3 +328,20 @@ def test_jsonl_cache_reads_appends_and_rewrites(tmp_path: Path) -> None:
     assert [r["step"] for r in data.read_jsonl(p)] == [9]
     p.unlink()
     assert data.read_jsonl(p) == []
+
+
+def test_a_nan_loss_reads_as_null_not_a_server_error(workspace: Workspace) -> None:
+    """A diverged run writes ``NaN`` into metrics.jsonl; the overview and the curves must still
+    load (they answered 500: ``json.dumps`` refuses NaN), showing the value as missing."""
+    from mentor.serve.dashboard import create_dashboard_app
+
+    rd = fill_workspace(workspace, steps=3)
+    with open(rd / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({**metric_record(4), "loss": float("nan")}) + "\n")
+    c = TestClient(create_dashboard_app(workspace, config_mod.load(workspace.config_file)))
+    o = c.get("/api/dash/overview")
+    assert o.status_code == 200, o.text
+    assert o.json()["last_metrics"]["step"] == 4 and o.json()["last_metrics"]["loss"] is None
+    m = c.get("/api/dash/metrics")
+    assert m.status_code == 200 and m.json()["records"][-1]["loss"] is None
+    assert "NaN" not in m.text

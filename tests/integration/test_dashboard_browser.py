@@ -75,7 +75,7 @@ def _writer(ws: Workspace, h: Any, stop: threading.Event) -> None:
 
 def _train(ws: Workspace, stop: threading.Event, result: dict[str, Any]) -> None:
     try:
-        from mentor.train import core
+        from mentor.train import train_file
 
         rows = [
             {
@@ -99,7 +99,7 @@ def _train(ws: Workspace, stop: threading.Event, result: dict[str, Any]) -> None
                 "training.warmup_steps=2",
             ],
         )
-        out = core.train_file(
+        out = train_file(
             ws, cfg, path, control=lambda: "stop" if stop.is_set() else None, force=True
         )
         result["status"] = getattr(out, "status", "?")

@@ -1,5 +1,8 @@
 """Evaluations end to end: replayed goldens score 1.0 through `mentor eval --data`, the baseline
-is cached, the tiny model runs through the real engine, after_training gates a version."""
+is cached, the tiny model runs through the real engine, after_training gates a version.
+
+The data is mentor's own SYLLO rows in both of the users' shapes (``helpers.syllo_rows``); the
+same checks on the users' real rows are in ``tests/compat/test_eval_compat.py``."""
 
 from __future__ import annotations
 
@@ -9,42 +12,26 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from helpers.replay import replay_backend
+from helpers.syllo_rows import ALL_SHAPES, ten_level_rows, three_tier_rows
 from mentor import config as config_mod
 from mentor.cli import app
-from mentor.engine import BACKENDS, register_backend
-from mentor.engine.replay import ReplayEngine
-from mentor.evals.tasks import items_from_rows, read_jsonl
-from mentor.store import connect
+from mentor.store import connect, kv
+from mentor.store import evals as store
+
+SHAPES = {"three_tier": lambda: three_tier_rows(9), "ten_level": lambda: ten_level_rows(ALL_SHAPES)}
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
 
 
 @pytest.fixture()
-def replay(origin_data):
-    """Backend 'replay': answers every prompt of the sample files with its golden."""
-    calls = []
-
-    def factory(model_path, adapter, cfg, **options):
-        from mentor.data.chat import ChatRenderer
-        from mentor.models.loader import load_tokenizer
-
-        tok = load_tokenizer(model_path)
-        renderer = ChatRenderer.from_config(tok, cfg.chat)
-        answers = {}
-        for name in ("syllo_3tier_sample.jsonl", "syllo_10level_sample.jsonl"):
-            for it in items_from_rows(read_jsonl(origin_data / name)):
-                answers[renderer.prompt(it.prompt_messages)] = it.golden
-        eng = ReplayEngine(answers, tok, renderer)
-        orig = eng.generate
-
-        def generate(requests, **kw):
-            calls.append(len(requests))
-            return orig(requests, **kw)
-
-        eng.generate = generate  # type: ignore[method-assign]
-        return eng
-
-    register_backend("replay", factory)
-    yield calls
-    BACKENDS.pop("replay", None)
+def rows_file(request, tmp_path):
+    """(rows, file) of one shape; parametrize indirectly with a key of SHAPES."""
+    rows = SHAPES[getattr(request, "param", "three_tier")]()
+    return rows, _write(tmp_path / f"syllo_{getattr(request, 'param', 'three_tier')}.jsonl", rows)
 
 
 def _cli(ws, *args):
@@ -53,37 +40,41 @@ def _cli(ws, *args):
     return res
 
 
-@pytest.mark.parametrize("name", ["syllo_3tier_sample.jsonl", "syllo_10level_sample.jsonl"])
-def test_goldens_score_one_through_the_cli(workspace, origin_data, replay, name):
-    res = _cli(
-        workspace,
-        "eval",
-        "--model",
-        "base",
-        "--data",
-        str(origin_data / name),
-        "--backend",
-        "replay",
-        "--json",
-    )
+@pytest.mark.parametrize("rows_file", list(SHAPES), indirect=True)
+def test_goldens_score_one_through_the_cli(workspace, rows_file):
+    rows, path = rows_file
+    with replay_backend(rows):
+        res = _cli(
+            workspace,
+            "eval",
+            "--model",
+            "base",
+            "--data",
+            str(path),
+            "--backend",
+            "replay",
+            "--json",
+        )
     data = json.loads(res.stdout.strip().splitlines()[-1])
     assert data["model"] == "base"
     for metric in ("json_valid", "word_acc", "tiles_valid", "inventory_ok", "solved", "exact"):
         assert data["overall"][metric] == 1.0, metric
-    bench = data["benchmarks"][Path(name).stem]
-    n = len(read_jsonl(origin_data / name))
-    assert bench["n"] == n
+    bench = data["benchmarks"][path.stem]
+    assert bench["n"] == len(rows)
     assert data["intervals"]["solved"][1] == 1.0
-    assert set(bench["tiers"]) >= {"easy"}
+    assert set(bench["tiers"]) == {"easy", "medium", "hard"}
     report = Path(data["report"])
     assert (report / "report.md").is_file() and (report / "report.json").is_file()
     html = (report / "report.html").read_text()
     assert "<script" in html and 'src="http' not in html  # self-contained
     items = (workspace.evals / str(bench["eval_id"]) / "items.jsonl").read_text().splitlines()
-    assert len(items) == n
+    assert len(items) == len(rows)
+    ids = [json.loads(line)["item_id"] for line in items]
+    want = [r.get("puzzle_id") or r["metadata"]["puzzle_id"] for r in rows]
+    assert ids == want  # items keep the rows' own ids (pairing across evaluations)
 
 
-def test_baseline_is_cached(workspace, origin_data, tmp_path, replay, tiny_model_dir):
+def test_baseline_is_cached(workspace, rows_file, tiny_model_dir):
     """A second evaluation reuses the stored baseline (no new baseline row, no regeneration)."""
     import shutil
 
@@ -93,64 +84,29 @@ def test_baseline_is_cached(workspace, origin_data, tmp_path, replay, tiny_model
     cfg_json = json.loads((vdir / "config.json").read_text())
     cfg_json["mentor_note"] = "v001"
     (vdir / "config.json").write_text(json.dumps(cfg_json))
-    data = str(origin_data / "syllo_3tier_sample.jsonl")
-    first = json.loads(
-        _cli(
-            workspace,
-            "eval",
-            "--model",
-            "v001",
-            "--data",
-            data,
-            "--backend",
-            "replay",
-            "--limit",
-            "5",
-            "--json",
-        ).stdout.splitlines()[-1]
-    )
-    assert replay == [5, 5]  # candidate + baseline
-    second = json.loads(
-        _cli(
-            workspace,
-            "eval",
-            "--model",
-            "v001",
-            "--data",
-            data,
-            "--backend",
-            "replay",
-            "--limit",
-            "8",
-            "--json",
-        ).stdout.splitlines()[-1]
-    )
-    assert replay == [5, 5, 8, 3]  # the baseline only meets its 3 new items
-    third = json.loads(
-        _cli(
-            workspace,
-            "eval",
-            "--model",
-            "base",
-            "--data",
-            data,
-            "--backend",
-            "replay",
-            "--limit",
-            "8",
-            "--json",
-        ).stdout.splitlines()[-1]
-    )
-    assert replay == [5, 5, 8, 3]  # base == the cached baseline: nothing regenerated
+    rows, path = rows_file
+
+    def run(model: str, limit: int) -> dict:
+        args = ["eval", "--model", model, "--data", str(path), "--backend", "replay"]
+        out = _cli(workspace, *args, "--limit", str(limit), "--json").stdout
+        return json.loads(out.splitlines()[-1])
+
+    with replay_backend(rows) as calls:
+        first = run("v001", 5)
+        assert calls == [5, 5]  # candidate + baseline
+        second = run("v001", 8)
+        assert calls == [5, 5, 8, 3]  # the baseline only meets its 3 new items
+        third = run("base", 8)
+        assert calls == [5, 5, 8, 3]  # base == the cached baseline: nothing regenerated
     conn = connect(workspace.db)
-    rows = conn.execute("SELECT id, is_baseline, n, model_ref FROM evals ORDER BY id").fetchall()
+    evals = store.recent(conn)
     conn.close()
-    baselines = [r for r in rows if r["is_baseline"]]
-    assert len(baselines) == 1 and baselines[0]["n"] == 8
-    b1 = first["benchmarks"]["syllo_3tier_sample"]
-    b2 = second["benchmarks"]["syllo_3tier_sample"]
-    assert b1["baseline_eval_id"] == b2["baseline_eval_id"] == baselines[0]["id"]
-    assert third["benchmarks"]["syllo_3tier_sample"]["eval_id"] == baselines[0]["id"]
+    baselines = [e for e in evals if e.is_baseline]
+    assert len(baselines) == 1 and baselines[0].n == 8
+    b1 = first["benchmarks"][path.stem]
+    b2 = second["benchmarks"][path.stem]
+    assert b1["baseline_eval_id"] == b2["baseline_eval_id"] == baselines[0].id
+    assert third["benchmarks"][path.stem]["eval_id"] == baselines[0].id
     assert b2["baseline_delta"]["solved"]["delta"] == 0.0
     assert b2["baseline_delta"]["solved"]["n"] == 8
 
@@ -192,9 +148,8 @@ def test_tiny_model_end_to_end_with_adapter(workspace, tiny_model_dir):
     assert n_items == 8 and len(hashes) == 1
 
 
-def test_after_training_gates_and_emits_events(workspace, origin_data, tiny_model_dir):
+def test_after_training_gates_and_emits_events(workspace, tiny_model_dir):
     from mentor.evals.auto import after_training
-    from mentor.store import evals as store
     from mentor.store.events import recent
 
     _adapter(tiny_model_dir, workspace.version_dir("v001") / "adapter")
@@ -207,7 +162,7 @@ def test_after_training_gates_and_emits_events(workspace, origin_data, tiny_mode
             "model.dtype=float32",
         ],
     )
-    held = read_jsonl(origin_data / "syllo_3tier_sample.jsonl")[:2]
+    held = three_tier_rows(2)
     res = after_training(workspace, cfg, version="v001", heldout_rows=held, job_id=7)
     assert res.decision.promote and "no serving" in res.decision.reason
     assert res.heldout is not None and res.quick is not None
@@ -217,7 +172,7 @@ def test_after_training_gates_and_emits_events(workspace, origin_data, tiny_mode
     kinds = [e.kind for e in recent(conn)]
     assert "eval.finished" in kinds and "gate.promoted" in kinds
     # serving is v001 now; v003 is compared with it on the same quick items
-    store.kv_set(conn, "serving_version", "v001")
+    kv.put(conn, kv.Key.SERVING_VERSION, "v001")
     conn.close()
     _adapter(tiny_model_dir, workspace.version_dir("v003") / "adapter")
     res3 = after_training(workspace, cfg, version="v003", heldout_rows=[], job_id=8)
@@ -232,14 +187,10 @@ def test_accuracy_summary_and_test_model(workspace):
     emit(conn, "preview", "probe", step=10, scores={"solved": 0.25, "word_acc": 0.5})
     emit(conn, "preview", "probe", step=20, scores={"solved": 0.75, "word_acc": 1.0})
     conn.close()
-    workspace.status_file.write_text(
-        json.dumps({"step": 20, "loss": 1.5, "current_file": "a.jsonl"})
-    )
     acc = json.loads(_cli(workspace, "accuracy", "--json").stdout.splitlines()[-1])
     assert acc["previews"]["n"] == 2 and acc["previews"]["mean"]["solved"] == 0.5
     assert acc["last_eval"] is None
-    summ = json.loads(_cli(workspace, "summary", "--json").stdout.splitlines()[-1])
-    assert summ["step"] == 20 and summ["current_file"] == "a.jsonl" and summ["evals"] == 0
+    # `mentor summary` over a real status snapshot: tests/unit/cli/test_eval.py
     res = _cli(
         workspace, "test-model", "--model", "base", "--prompt", "hello", "--max-new-tokens", "4"
     )

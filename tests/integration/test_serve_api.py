@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
-fastapi = pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
-
-from mentor import config as config_mod  # noqa: E402
-from mentor.errors import ConfigError  # noqa: E402
-from mentor.serve.app import create_app  # noqa: E402
-from mentor.serve.security import hash_key  # noqa: E402
+from mentor import config as config_mod
+from mentor.errors import ConfigError
+from mentor.serve.app import create_app
+from mentor.serve.schemas import ChatCompletionChunk, Completion
+from mentor.serve.security import hash_key
+from mentor.store import connect, kv
+from mentor.store.kv import Key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,14 +43,12 @@ def add_version(ws, model_dir: Path, name: str, seed: int) -> str:
 
 
 def set_serving(ws, version: str) -> None:
-    conn = sqlite3.connect(ws.db)
-    with conn:
-        conn.execute(
-            "INSERT INTO kv (key, value) VALUES ('serving_version', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (version,),
-        )
-    conn.close()
+    """Promote as the daemon does: kv ``serving_version`` in state.db."""
+    conn = connect(ws.db)
+    try:
+        kv.put(conn, Key.SERVING_VERSION, version)
+    finally:
+        conn.close()
 
 
 def load_cfg(ws, **serve):
@@ -136,6 +134,8 @@ def test_streaming_matches_the_whole_answer(client):
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     chunks = sse_events(r.text)
+    for c in chunks:  # each event is the documented chunk, nothing more
+        assert ChatCompletionChunk.model_validate(c).model_dump(mode="json") == c
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text == whole["choices"][0]["message"]["content"]
@@ -145,6 +145,8 @@ def test_streaming_matches_the_whole_answer(client):
     r = client.post("/v1/completions", json={"prompt": "abc", "max_tokens": 5, "stream": True})
     chunks = sse_events(r.text)
     assert chunks[-1]["object"] == "text_completion" and "usage" in chunks[-1]
+    assert all(Completion.model_validate(c).model_dump(mode="json") == c for c in chunks)
+    assert client.app.state.mentor.in_flight == 0  # every stream gave its slot back
 
 
 @pytest.mark.parametrize(
@@ -224,7 +226,7 @@ def _ask(c, model: str | None = None) -> dict:
     return r.json()
 
 
-def test_adapter_switch_and_hot_reload(workspace, tiny_model_dir):
+def test_adapter_switch_and_hot_reload(workspace, tiny_model_dir, hold):
     v1 = add_version(workspace, tiny_model_dir, "v001_20260101T000000_first", seed=1)
     v2 = add_version(workspace, tiny_model_dir, "v002_20260102T000000_second", seed=2)
     set_serving(workspace, v1)
@@ -241,28 +243,18 @@ def test_adapter_switch_and_hot_reload(workspace, tiny_model_dir):
         assert sorted(st.pool.loaded()) == [v1, v2]
 
         # hold the next generation until released
-        engine = st.pool.engines[st.pool.base]
-        gate, entered = threading.Event(), threading.Event()
-        real = engine.generate
-
-        def gated(*args, **kwargs):
-            entered.set()
-            assert gate.wait(60)
-            return real(*args, **kwargs)
-
-        engine.generate = gated
-        result: dict = {}
-        t = threading.Thread(target=lambda: result.update(_ask(c)))
-        t.start()
-        assert entered.wait(60)
-        set_serving(workspace, v2)  # the daemon promotes while a request is in flight
-        deadline = time.monotonic() + 10
-        while c.get("/health").json()["serving_version"] != v2:
-            assert time.monotonic() < deadline, "promotion not picked up"
-            time.sleep(0.05)
-        gate.set()
-        t.join(60)
-        engine.generate = real
+        with hold(st.pool.engines[st.pool.base], "generate") as held:
+            result: dict = {}
+            t = threading.Thread(target=lambda: result.update(_ask(c)))
+            t.start()
+            held.wait_entered()
+            set_serving(workspace, v2)  # the daemon promotes while a request is in flight
+            deadline = time.monotonic() + 10
+            while c.get("/health").json()["serving_version"] != v2:
+                assert time.monotonic() < deadline, "promotion not picked up"
+                time.sleep(0.05)
+            held.release()
+            t.join(60)
         assert result["model"] == v1 and result["text"] == a1["text"]  # finished on the old one
         after = _ask(c)
         assert after["model"] == v2 and after["text"] == a2["text"]  # next one on the new one

@@ -8,14 +8,12 @@ import threading
 import time
 
 import httpx
+import openai
 import pytest
 
-openai = pytest.importorskip("openai")
-
-from mentor import config as config_mod  # noqa: E402
-from mentor.serve.app import create_app  # noqa: E402
-from mentor.serve.security import hash_key  # noqa: E402
-from mentor.serve.server import LiveServer  # noqa: E402
+from mentor import config as config_mod
+from mentor.serve.app import create_app
+from mentor.serve.security import hash_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -27,8 +25,8 @@ def load_cfg(ws, **serve):
     return cfg
 
 
-def test_openai_client_chat_completions_streaming(workspace):
-    with LiveServer(create_app(workspace, load_cfg(workspace))) as url:
+def test_openai_client_chat_completions_streaming(workspace, live_server):
+    with live_server(create_app(workspace, load_cfg(workspace))) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=60)
         msgs = [{"role": "user", "content": "hello there"}]
         chat = client.chat.completions.create(model="base", messages=msgs, max_tokens=8)
@@ -61,10 +59,10 @@ def test_openai_client_chat_completions_streaming(workspace):
             client.chat.completions.create(model="/etc/passwd", messages=msgs, max_tokens=4)
 
 
-def test_openai_client_needs_the_key(workspace):
+def test_openai_client_needs_the_key(workspace, live_server):
     key = "k-live-" + "x" * 20
     cfg = load_cfg(workspace, api_keys=[hash_key(key)])
-    with LiveServer(create_app(workspace, cfg)) as url:
+    with live_server(create_app(workspace, cfg)) as url:
         msgs = [{"role": "user", "content": "hi"}]
         for wrong in ("nope", key + "x"):
             bad = openai.OpenAI(base_url=f"{url}/v1", api_key=wrong, max_retries=0, timeout=30)
@@ -75,37 +73,58 @@ def test_openai_client_needs_the_key(workspace):
         assert good.chat.completions.create(model="base", messages=msgs, max_tokens=2).choices
 
 
-def test_concurrency_cap_answers_429_with_retry_after(workspace):
+def test_concurrency_cap_answers_429_with_retry_after(workspace, live_server, hold):
     app = create_app(workspace, load_cfg(workspace, max_concurrency=1))
     st = app.state.mentor
-    with LiveServer(app) as url:
-        engine = st.pool.engines[st.pool.base]
-        gate, entered = threading.Event(), threading.Event()
-        real = engine.generate
-
-        def gated(*args, **kwargs):
-            entered.set()
-            assert gate.wait(60)
-            return real(*args, **kwargs)
-
-        engine.generate = gated
-        first: dict = {}
-        body = {"prompt": "hi", "max_tokens": 2}
+    body = {"prompt": "hi", "max_tokens": 2}
+    first: dict = {}
+    with live_server(app) as url, hold(st.pool.engines[st.pool.base], "generate") as held:
         t = threading.Thread(
             target=lambda: first.update(
                 status=httpx.post(f"{url}/generate", json=body, timeout=60).status_code
             )
         )
         t.start()
-        assert entered.wait(60)
+        held.wait_entered()
         r = httpx.post(f"{url}/generate", json=body, timeout=30)
         assert r.status_code == 429 and r.headers["retry-after"] == "1"
         assert r.json()["error"]["type"] == "rate_limit_error"
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # not capped
-        gate.set()
+        held.release()
         t.join(60)
         assert first["status"] == 200
         assert httpx.post(f"{url}/generate", json=body, timeout=60).status_code == 200
+
+
+def test_a_stream_holds_its_slot_until_its_last_event(workspace, live_server, hold):
+    """The concurrency cap counts a stream until it ends, not until its handler returns."""
+    app = create_app(workspace, load_cfg(workspace, max_concurrency=1))
+    st = app.state.mentor
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    done: dict = {}
+
+    def streamer(url: str) -> None:
+        with httpx.stream(
+            "POST", f"{url}/v1/chat/completions", json={**body, "stream": True}, timeout=60
+        ) as r:
+            done["status"] = r.status_code
+            done["text"] = r.read().decode()
+
+    with live_server(app) as url:
+        with hold(st.pool.engines[st.pool.base], "stream") as held:
+            t = threading.Thread(target=streamer, args=(url,))
+            t.start()
+            held.wait_entered()
+            r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+            assert r.status_code == 429, r.text
+            held.release()
+            t.join(60)
+        assert done["status"] == 200 and done["text"].endswith("data: [DONE]\n\n")
+        deadline = time.monotonic() + 10  # the slot goes back just after the last byte is sent
+        while st.in_flight:
+            assert time.monotonic() < deadline, "the stream never gave its slot back"
+            time.sleep(0.02)
+        assert httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60).status_code == 200
 
 
 @pytest.fixture()
@@ -119,10 +138,10 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_bounded_load_run(workspace, one_thread):
+def test_bounded_load_run(workspace, one_thread, live_server):
     """N=8 clients for M=3 seconds: zero errors; p50/p99 latency reported."""
     n_clients, seconds = 8, 3.0
-    with LiveServer(create_app(workspace, load_cfg(workspace))) as url:
+    with live_server(create_app(workspace, load_cfg(workspace))) as url:
         httpx.post(f"{url}/generate", json={"prompt": "warm", "max_tokens": 2}, timeout=60)
         latencies: list[float] = []
         errors: list[str] = []

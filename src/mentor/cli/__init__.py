@@ -15,13 +15,20 @@ import typer
 from rich.markup import escape
 
 from mentor import __version__
+from mentor.cli import analysis as analysis_cmd
+from mentor.cli import augment as augment_cmd
+from mentor.cli import backup as backup_cmd
+from mentor.cli import control as control_cmd
 from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
 from mentor.cli import eval as eval_cmd
 from mentor.cli import model as model_cmd
+from mentor.cli import queue as queue_cmd
 from mentor.cli import serve as serve_cmd
 from mentor.cli import syllo as syllo_cmd
 from mentor.cli import train as train_cmd
+from mentor.cli import tune as tune_cmd
+from mentor.cli import versions as versions_cmd
 from mentor.cli import workspace as workspace_cmd
 from mentor.cli.common import AppState, console
 from mentor.errors import MentorError
@@ -75,8 +82,15 @@ eval_cmd.register(app)
 serve_cmd.register(app)
 dashboard_cmd.register(app)
 daemon_cmd.register(app)
+control_cmd.register(app)
+queue_cmd.register(app)
+versions_cmd.register(app)
+backup_cmd.register(app)
 syllo_cmd.register(app)
+augment_cmd.register(app)
 model_cmd.register(app)
+analysis_cmd.register(app)
+tune_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +51,14 @@ SetOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+YesOption = Annotated[
+    bool, typer.Option("--yes", help="Do it (without --yes: a dry run / refusal).")
+]
+
+
+def fmt_ts(ts: float | None) -> str:
+    """A unix time as local ``YYYY-mm-dd HH:MM:SS`` (``-`` when unset)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 @dataclass

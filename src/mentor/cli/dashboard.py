@@ -30,7 +30,7 @@ def dashboard(
 
     from mentor.errors import ConfigError
     from mentor.serve.dashboard import create_dashboard_app
-    from mentor.serve.dashboard.router import needs_key
+    from mentor.serve.security import needs_key
 
     st = state(ctx)
     ws = st.workspace()

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
+from mentor.paths import RunFolder
 
 COLUMNS = ("solved", "word_acc", "json_valid", "exact", "f1", "loss")
 
@@ -151,7 +152,7 @@ def test_model(
 ) -> None:
     """Talk to a model through the same template and engine as training and the API."""
     from mentor.engine import GenRequest, build_engine
-    from mentor.evals.runner import resolve_model
+    from mentor.models.refs import resolve_model
 
     st = state(ctx)
     ws = st.workspace()
@@ -266,7 +267,8 @@ def accuracy(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 def _last_metrics(ws: Any) -> dict[str, Any] | None:
     runs = sorted(
-        (p for p in ws.runs.glob("*/metrics.jsonl") if p.is_file()), key=lambda p: p.stat().st_mtime
+        (p for p in ws.runs.glob(f"*/{RunFolder.METRICS}") if p.is_file()),
+        key=lambda p: p.stat().st_mtime,
     )
     if not runs:
         return None
@@ -287,6 +289,7 @@ def _last_metrics(ws: Any) -> dict[str, Any] | None:
 def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Where training stands: step, loss, current file, evaluations, recent accuracy."""
     from mentor.store import connect
+    from mentor.store import evals as evals_store
 
     ws = state(ctx).workspace()
     status: dict[str, Any] | None = None
@@ -298,19 +301,25 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
     metrics = _last_metrics(ws)
     conn = connect(ws.db)
     try:
-        n_evals = conn.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
+        n_evals = evals_store.count(conn)
     finally:
         conn.close()
     acc = _accuracy(ws)
+    from mentor.analysis.costs import business
+
+    biz = business(ws, state(ctx).config())
     loss_row = (metrics or {}).get("last_loss") or {}
+    snap = status or {}
+    step = snap.get("current_step")  # the writer's name (monitor.status.FIELDS), not "step"
     info = {
-        "step": (status or {}).get("step", loss_row.get("step")),
-        "loss": (status or {}).get("loss", loss_row.get("loss")),
-        "current_file": (status or {}).get("current_file", (status or {}).get("file")),
+        "step": step if step is not None else loss_row.get("step"),
+        "loss": snap["loss"] if snap.get("loss") is not None else loss_row.get("loss"),
+        "current_file": snap.get("current_file"),
         "status": status,
         "run": metrics,
         "evals": n_evals,
         "accuracy": acc,
+        "business": biz,
     }
     if as_json:
         print_json(info)
@@ -333,4 +342,27 @@ def summary(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 f"{k}={v:.3f}" for k, v in e["overall"].items() if isinstance(v, int | float)
             ),
         )
+    _business_rows(table, biz)
     out.print(table)
+
+
+def _business_rows(table: Table, biz: dict[str, Any]) -> None:
+    """Cost, the last ROI and production figures (mentor.analysis.costs.business)."""
+    c = biz["cost"]
+    table.add_row(
+        "cost (all runs)",
+        f"{c['total_cost']:.2f} {c['currency']} ({c['gpu_hours']:.2f} GPU-hours, "
+        f"{c['train_hours'] + c['eval_hours']:.2f} h)",
+    )
+    if biz["roi"]:
+        r = biz["roi"][-1]
+        gain = "-" if r["gain"] is None else f"{r['gain']:+.3f}"
+        table.add_row("last ROI", f"{r['version']}: {r['metric']} {gain} vs {r['reference']}")
+    p = biz["production"]
+    if p:
+        p50, p95 = p.get("latency_p50_s"), p.get("latency_p95_s")
+        table.add_row(
+            "production",
+            f"{p['requests']} requests, p50 {'-' if p50 is None else f'{p50:.3f}'} s, "
+            f"p95 {'-' if p95 is None else f'{p95:.3f}'} s, {p['tokens_per_s_avg']:.1f} tokens/s",
+        )

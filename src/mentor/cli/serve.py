@@ -134,7 +134,7 @@ def _read_prompts(path: Path) -> list[Any]:
 
 
 def _load(ctx: typer.Context, model: str, overrides: list[str] | None) -> tuple[Any, Any, Any, Any]:
-    from mentor.serve.models import ModelPool, Resolver
+    from mentor.engine.pool import ModelPool, Resolver
 
     st = state(ctx)
     cfg = st.config(overrides)

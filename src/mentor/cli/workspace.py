@@ -18,10 +18,12 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("env")(env)
     config_app = typer.Typer(
-        help="Show or check the workspace config (mentor.yaml).", no_args_is_help=True
+        help="Show, check or patch the workspace config (mentor.yaml).", no_args_is_help=True
     )
     config_app.command("show")(config_show)
     config_app.command("validate")(config_validate)
+    config_app.command("reference")(config_reference)
+    config_app.command("apply")(config_apply)
     app.add_typer(config_app, name="config")
 
 
@@ -72,6 +74,76 @@ def config_validate(
             out.print(f"{ws.config_file}: valid")
     if errors:
         raise typer.Exit(ConfigError.exit_code)
+
+
+def config_apply(
+    ctx: typer.Context,
+    patch: Annotated[
+        Path, typer.Argument(help="YAML patch: the keys to change (e.g. from mentor tune).")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply a config patch to mentor.yaml: every error at once, the diff of the resolved keys
+    first, then (with --yes, or a yes at the prompt) an atomic write that keeps the comments.
+    Without --yes and without a terminal to ask on, it is a dry run."""
+    import sys
+
+    from mentor import config_patch
+
+    ws = state(ctx).workspace()
+    plan = config_patch.plan_patch(ws.config_file, config_patch.read_patch(patch))
+    if not plan.ok:
+        if as_json:
+            print_json({**plan.to_dict(), "applied": False})
+        else:
+            for line in plan.errors:
+                out.print(line, highlight=False, soft_wrap=True)
+        raise typer.Exit(ConfigError.exit_code)
+    if not plan.changes:
+        if as_json:
+            print_json({**plan.to_dict(), "applied": False})
+        else:
+            out.print(f"{ws.config_file}: already has these settings; nothing to change")
+        return
+    if not as_json:
+        for line in plan.diff.splitlines():
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            out.print(line, style=style, highlight=False, markup=False, soft_wrap=True)
+        if not plan.comments_kept:
+            out.print(
+                "note: the file's layout cannot be edited in place; it will be rewritten "
+                "with the documented comments (its own comments are lost)"
+            )
+    apply = yes
+    if not yes and sys.stdin.isatty() and not as_json:
+        apply = typer.confirm(f"apply {len(plan.changes)} change(s) to {ws.config_file}?")
+    if apply:
+        config_patch.write_plan(plan)
+    if as_json:
+        print_json({**plan.to_dict(), "applied": apply})
+    elif apply:
+        out.print(f"{ws.config_file}: {len(plan.changes)} key(s) changed")
+    else:
+        out.print("dry run: nothing written (pass --yes to apply)")
+
+
+def config_reference(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the Markdown here instead of stdout.")
+    ] = None,
+) -> None:
+    """Every config key with its type, default and description, as Markdown
+    (docs/configuration.md is generated with `--out docs/configuration.md`)."""
+    from mentor.config_reference import markdown
+    from mentor.paths import atomic_write_text
+
+    text = markdown()
+    if out_file is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_text(out_file, text)
+        out.print(f"wrote {out_file}")
 
 
 def env(ctx: typer.Context, as_json: JsonOption = False) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from mentor.daemon.hashing import hash_tree, tree_size, verify_tree
-from mentor.errors import IntegrityError, JobError, NotFoundError
+from mentor.errors import IntegrityError, JobError
 from mentor.paths import Workspace, atomic_write_json
-from mentor.store import events
-from mentor.store.db import dumps, loads
+from mentor.store import backups as rows
+from mentor.store import events, versions
 
 MANIFEST = "manifest.json"
 
@@ -99,18 +99,23 @@ def create(
     if include_db and ws.db.exists():
         _copy_db(ws.db, files / "state.db")
         recorded["state.db"] = str(ws.db)
+    created = time.time()
     manifest = {
         "id": bid,
-        "created_at": time.time(),
+        "created_at": created,
         "reason": reason,
         "sources": recorded,
         "files": hash_tree(files),
     }
     atomic_write_json(tmp / MANIFEST, manifest)
     tmp.rename(root)
-    conn.execute(
-        "INSERT INTO backups (id, created_at, reason, source, path) VALUES (?, ?, ?, ?, ?)",
-        (bid, manifest["created_at"], reason, dumps(recorded), str(root)),
+    rows.insert(
+        conn,
+        bid=bid,
+        created_at=created,
+        reason=reason,
+        sources=recorded,
+        path=str(root),
     )
     verify(ws, conn, bid)
     events.emit(conn, "backup_created", f"backup {bid} ({reason})", backup=bid, reason=reason)
@@ -125,30 +130,18 @@ def _manifest(root: Path) -> dict[str, Any]:
     return data
 
 
+def _backup(r: rows.BackupRow) -> Backup:
+    path = Path(r.path)
+    return Backup(r.id, r.created_at, r.reason, r.sources, path, r.verified_at, tree_size(path))
+
+
 def get(ws: Workspace, conn: sqlite3.Connection, bid: str) -> Backup:
-    r = conn.execute("SELECT * FROM backups WHERE id = ?", (bid,)).fetchone()
-    if r is None:
-        matches = conn.execute("SELECT * FROM backups WHERE id LIKE ?", (f"{bid}%",)).fetchall()
-        if len(matches) != 1:
-            raise NotFoundError(f"backup {bid!r}: no such backup", hint="see `mentor backup list`")
-        r = matches[0]
-    path = Path(r["path"])
-    return Backup(
-        r["id"],
-        r["created_at"],
-        r["reason"],
-        loads(r["source"]),
-        path,
-        r["verified_at"],
-        tree_size(path),
-    )
+    return _backup(rows.get(conn, bid))
 
 
 def listing(ws: Workspace, conn: sqlite3.Connection) -> list[Backup]:
-    ids = [
-        r["id"] for r in conn.execute("SELECT id FROM backups ORDER BY created_at DESC, id DESC")
-    ]
-    return [get(ws, conn, i) for i in ids]
+    """Every backup, newest first."""
+    return [_backup(r) for r in rows.listing(conn)]
 
 
 def verify(ws: Workspace, conn: sqlite3.Connection, bid: str) -> Backup:
@@ -157,7 +150,7 @@ def verify(ws: Workspace, conn: sqlite3.Connection, bid: str) -> Backup:
         raise IntegrityError(f"backup {b.id}: {b.path} is missing")
     manifest = _manifest(b.path)
     verify_tree(b.path / "files", manifest["files"], what=f"backup {b.id}")
-    conn.execute("UPDATE backups SET verified_at = ? WHERE id = ?", (time.time(), b.id))
+    rows.mark_verified(conn, b.id)
     return get(ws, conn, b.id)
 
 
@@ -195,8 +188,8 @@ def restore(
 def protected(conn: sqlite3.Connection) -> set[str]:
     """Backups that hold the only copy of a deleted version: never pruned."""
     out = set()
-    for r in conn.execute("SELECT name, metrics FROM versions WHERE status = 'deleted'"):
-        bid = loads(r["metrics"]).get("deleted_backup")
+    for v in versions.deleted(conn):
+        bid = v.metrics.get("deleted_backup")
         if bid:
             out.add(bid)
     return out
@@ -228,5 +221,5 @@ def prune_plan(
 def delete(ws: Workspace, conn: sqlite3.Connection, bid: str) -> None:
     b = get(ws, conn, bid)
     shutil.rmtree(b.path, ignore_errors=True)
-    conn.execute("DELETE FROM backups WHERE id = ?", (b.id,))
+    rows.remove(conn, b.id)
     events.emit(conn, "backup_deleted", f"backup {b.id} deleted", backup=b.id)

@@ -1,10 +1,15 @@
-"""The training child: ``python -m mentor.daemon.child --home H --job N --mode train|evaluate|consolidate``.
+"""The daemon's child: ``python -m mentor.daemon.child --home H --mode MODE --outcome FILE``.
 
-One process per job phase, started by the daemon in its own session (Ctrl-C reaches only the
-daemon, which then asks the child to checkpoint and stop). A crash of the child kills one job,
-never the daemon. The child dies with its parent: ``PR_SET_PDEATHSIG`` sends it SIGTERM (a
-checkpoint) and the control function also stops when the parent pid changes. The result is one
-JSON object written atomically to ``--outcome``; no outcome file means the child crashed.
+One process per job phase or idle task (``MODES``), started by the daemon in its own session
+(Ctrl-C reaches only the daemon, which then asks the child to checkpoint and stop). A crash of
+the child kills one job, never the daemon. The child dies with its parent: ``PR_SET_PDEATHSIG``
+sends it SIGTERM (a checkpoint, or the cut of an evaluation) and the control readers also stop
+when the parent pid changes. The result is one JSON object written atomically to
+``--outcome``; no outcome file means the child crashed.
+
+An evaluation is cut, not finished, when a pause or stop is asked for or the daemon sends
+SIGTERM (a file arrived during the idle-time full suite): the engine polls :class:`Cut` after
+every decode step and the outcome says ``interrupted``; the daemon runs it again later.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from mentor import config as config_mod
-from mentor.daemon import control
+from mentor import control
+from mentor.engine.base import GenerationInterrupted, Interrupt
 from mentor.errors import ConfigError, DataError, MentorError
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json
@@ -32,6 +38,14 @@ from mentor.paths import Workspace, atomic_write_json
 log = logging.getLogger("mentor.daemon.child")
 
 PERMANENT = (DataError, ConfigError)  # retrying cannot help
+#: what each mode calls (``module:attr`` or ``/path/file.py:attr``); tests pass stand-ins
+FUNCTIONS: dict[str, str] = {
+    "train": "mentor.train:train_file",
+    "evaluate": "mentor.daemon.child:evaluate_version",
+    "evaluate-full": "mentor.daemon.child:evaluate_full_suite",
+    "consolidate": "mentor.daemon.consolidate:consolidate",
+}
+MODES = tuple(FUNCTIONS)
 
 
 def _die_with_parent() -> None:
@@ -50,7 +64,7 @@ def load_fn(spec: str) -> Callable[..., Any]:
     if target.endswith(".py"):
         mspec = importlib.util.spec_from_file_location(f"_mentor_child_{abs(hash(target))}", target)
         if mspec is None or mspec.loader is None:
-            raise ConfigError(f"--train-fn {spec}: cannot import {target}")
+            raise ConfigError(f"--fn {spec}: cannot import {target}")
         module = importlib.util.module_from_spec(mspec)
         mspec.loader.exec_module(module)
     else:
@@ -59,17 +73,32 @@ def load_fn(spec: str) -> Callable[..., Any]:
     return fn
 
 
-def make_control(ws: Workspace, parent: int) -> Callable[[], str | None]:
-    def read() -> str | None:
-        if os.getppid() != parent:
-            return "stop"  # the daemon is gone: checkpoint and stop
-        act = control.action(ws)
-        return act if act in ("pause", "stop", "skip") else None
+class Cut:
+    """What cuts an evaluation: pause or stop on the control channel, the daemon gone, SIGTERM.
 
-    return read
+    Called by the engine after every decode step; ``reason`` says which one fired.
+    """
+
+    def __init__(self, ws: Workspace, parent: int) -> None:
+        self.reason: str | None = None
+        self.polled = False
+        self._read = control.training_reader(ws, parent=parent, actions=control.EVALUATION_ACTIONS)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.reason = "SIGTERM"
+
+    def __call__(self) -> bool:
+        if not self.polled:
+            self.polled = True
+            log.info("generating; a pause or stop cuts the evaluation within a decode step")
+        if self.reason is None:
+            self.reason = self._read()
+        return self.reason is not None
 
 
 def make_progress(ws: Workspace, name: str) -> tuple[StatusWriter, Callable[..., None]]:
+    """The status snapshot a training feeds through its progress callback."""
     writer = StatusWriter(ws)
     writer.update(status="training", current_file=name, error_message=None)
 
@@ -87,16 +116,17 @@ def _outcome_dict(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
 
 
-def run_train(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace) -> dict[str, Any]:
-    train_fn = load_fn(args.train_fn)
+def run_train(
+    ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace, fn: Callable[..., Any]
+) -> dict[str, Any]:
     writer, progress = make_progress(ws, args.name or Path(args.path).name)
     try:
-        out = train_fn(
+        out = fn(
             ws,
             cfg,
             Path(args.path),
             job_id=args.job,
-            control=make_control(ws, args.parent),
+            control=control.training_reader(ws, parent=args.parent),
             progress=progress,
             status=writer,
         )
@@ -109,7 +139,7 @@ def heldout_rows(ws: Workspace, cfg: config_mod.Config, path: Path) -> list[dict
     """The held-out rows of a file, exactly as training split them."""
     from mentor.data.validate import validate_file
     from mentor.models.loader import load_tokenizer
-    from mentor.train.core import heldout_rows as split_heldout
+    from mentor.train.lineage import heldout_rows as split_heldout
 
     if not path.is_file():
         return []
@@ -117,11 +147,23 @@ def heldout_rows(ws: Workspace, cfg: config_mod.Config, path: Path) -> list[dict
     return split_heldout(report, cfg) if report.ok else []
 
 
-def run_evaluate(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace) -> dict[str, Any]:
+def evaluate_version(
+    ws: Workspace,
+    cfg: config_mod.Config,
+    *,
+    path: Path,
+    version: str,
+    job_id: int | None,
+    interrupt: Interrupt,
+) -> dict[str, Any]:
+    """The post-training evaluation of a version (its file's held-out rows, the quick
+    benchmarks) and the gate's verdict."""
     from mentor.evals.auto import after_training
 
-    rows = heldout_rows(ws, cfg, Path(args.path))
-    res = after_training(ws, cfg, version=args.version, heldout_rows=rows, job_id=args.job)
+    rows = heldout_rows(ws, cfg, path)
+    res = after_training(
+        ws, cfg, version=version, heldout_rows=rows, job_id=job_id, interrupt=interrupt
+    )
     return {
         "status": "evaluated",
         "metrics": res.metrics,
@@ -132,34 +174,91 @@ def run_evaluate(ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace
     }
 
 
-def run_consolidate(
-    ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace
+def evaluate_full_suite(
+    ws: Workspace, cfg: config_mod.Config, *, version: str, interrupt: Interrupt
 ) -> dict[str, Any]:
-    from mentor.daemon.consolidate import consolidate
+    """The whole benchmark suite of the serving version (idle time)."""
+    from mentor.evals.auto import full_suite
+
+    res = full_suite(ws, cfg, version, interrupt=interrupt)
+    return {
+        "status": "evaluated",
+        "version": version,
+        "metrics": dict(res.overall),
+        "run_id": res.run_id,
+        "report": str(res.report) if res.report else None,
+    }
+
+
+def run_consolidate(
+    ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace, fn: Callable[..., Any]
+) -> dict[str, Any]:
     from mentor.store import connect
 
     conn = connect(ws.db)
     try:
-        return {
-            "status": "consolidated",
-            **consolidate(ws, cfg, conn, reason=args.reason or "daily"),
-        }
+        return {"status": "consolidated", **fn(ws, cfg, conn, reason=args.reason or "daily")}
     finally:
         conn.close()
+
+
+def _run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    """The mode's work; errors become a ``failed`` outcome, a cut an ``interrupted`` one."""
+    cut = Cut(ws, args.parent) if args.mode.startswith("evaluate") else None
+    try:
+        cfg = config_mod.load(ws.config_file, args.overrides)
+        fn = load_fn(args.fn or FUNCTIONS[args.mode])
+        if args.mode == "train":
+            return run_train(ws, cfg, args, fn)
+        if args.mode == "consolidate":
+            return run_consolidate(ws, cfg, args, fn)
+        assert cut is not None
+        if args.mode == "evaluate":
+            return dict(
+                fn(
+                    ws,
+                    cfg,
+                    path=Path(args.path),
+                    version=args.version,
+                    job_id=args.job,
+                    interrupt=cut,
+                )
+            )
+        return dict(fn(ws, cfg, version=args.version, interrupt=cut))
+    except GenerationInterrupted:
+        why = cut.reason if cut is not None else None
+        log.info("evaluation cut (%s)", why)
+        return {"status": "interrupted", "cut_by": why, "message": f"evaluation cut ({why})"}
+    except MentorError as err:
+        log.error("%s", err)
+        return {
+            "status": "failed",
+            "message": str(err),
+            "error_type": type(err).__name__,
+            "permanent": isinstance(err, PERMANENT),
+        }
+    except Exception as err:
+        log.error("%s", traceback.format_exc())
+        return {
+            "status": "failed",
+            "message": f"{type(err).__name__}: {err}",
+            "error_type": type(err).__name__,
+            "permanent": False,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mentor.daemon.child")
     p.add_argument("--home", required=True)
     p.add_argument("--job", type=int, default=None)
-    p.add_argument("--mode", choices=("train", "evaluate", "consolidate"), default="train")
+    p.add_argument("--mode", choices=MODES, default="train")
     p.add_argument("--path", default="")
     p.add_argument("--name", default=None)
     p.add_argument("--version", default=None)
     p.add_argument("--reason", default=None)
     p.add_argument("--outcome", required=True)
     p.add_argument("--parent", type=int, default=os.getppid())
-    p.add_argument("--train-fn", default="mentor.train:train_file")
+    p.add_argument("--fn", default=None, help="what the mode calls (default: FUNCTIONS[mode])")
     p.add_argument("--set", dest="overrides", action="append", default=[])
     args = p.parse_args(argv)
     logging.basicConfig(
@@ -170,32 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     if os.getppid() != args.parent:
         return 3  # the daemon died before we started
-    ws = Workspace(Path(args.home))
     t0 = time.time()
-    try:
-        cfg = config_mod.load(ws.config_file, args.overrides)
-        if args.mode == "train":
-            result = run_train(ws, cfg, args)
-        elif args.mode == "evaluate":
-            result = run_evaluate(ws, cfg, args)
-        else:
-            result = run_consolidate(ws, cfg, args)
-    except MentorError as err:
-        log.error("%s", err)
-        result = {
-            "status": "failed",
-            "message": str(err),
-            "error_type": type(err).__name__,
-            "permanent": isinstance(err, PERMANENT),
-        }
-    except Exception as err:
-        log.error("%s", traceback.format_exc())
-        result = {
-            "status": "failed",
-            "message": f"{type(err).__name__}: {err}",
-            "error_type": type(err).__name__,
-            "permanent": False,
-        }
+    result = _run(Workspace(Path(args.home)), args)
     result["seconds"] = round(time.time() - t0, 3)
     atomic_write_json(Path(args.outcome), json.loads(json.dumps(result, default=str)))
     return 0

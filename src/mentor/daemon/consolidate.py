@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import sqlite3
@@ -23,23 +22,16 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.daemon import backups, versions
-from mentor.daemon.base import kv_set, rel_to_home, set_base
+from mentor.daemon.base_model import rel_to_home, set_base
 from mentor.errors import JobError
 from mentor.paths import Workspace
-from mentor.store import events
+from mentor.store import events, kv
+from mentor.store import lineage as lineage_rows
+from mentor.store import versions as version_rows
+from mentor.store.kv import Key
+from mentor.train.lineage import read_state
 
 log = logging.getLogger(__name__)
-
-STATE_NAME = "mentor_state.json"
-
-
-def lineage_state(ws: Workspace) -> dict[str, Any] | None:
-    f = ws.current / STATE_NAME
-    try:
-        data: dict[str, Any] = json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data
 
 
 def in_progress_files(state: dict[str, Any]) -> list[str]:
@@ -67,7 +59,7 @@ def merge_adapter(base: Path, adapter: Path, out: Path, cfg: Config) -> None:
 def consolidate(
     ws: Workspace, cfg: Config, conn: sqlite3.Connection, *, reason: str = "manual"
 ) -> dict[str, Any]:
-    state = lineage_state(ws)
+    state = read_state(ws)
     if state is None or not (ws.current / "adapter_config.json").is_file():
         raise JobError(f"{ws.current}: no adapter to consolidate", hint="train a file first")
     busy = in_progress_files(state)
@@ -87,7 +79,7 @@ def consolidate(
     shutil.rmtree(stage, ignore_errors=True)
     try:
         merge_adapter(base, ws.current, stage / "model", cfg)
-        parent = versions.latest(conn)
+        parent = version_rows.latest(conn)
         v = versions.create(
             ws,
             conn,
@@ -103,18 +95,15 @@ def consolidate(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     model_dir = ws.version_dir(v.name) / "model"
-    conn.execute(
-        "UPDATE lineages SET ended_at = ?, end_reason = ? WHERE id = ?",
-        (time.time(), f"consolidated into {v.short}", state.get("lineage_id")),
-    )
+    lineage_rows.end(conn, state.get("lineage_id"), f"consolidated into {v.short}")
     value = set_base(ws, conn, model_dir, version=v.name)
     aside = ws.current.with_name(".current.consolidated")
     shutil.rmtree(aside, ignore_errors=True)
     ws.current.rename(aside)
     ws.current.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(aside, ignore_errors=True)
-    kv_set(conn, "serving_version", v.short)
-    kv_set(conn, "daemon.last_consolidation", str(time.time()))
+    kv.put(conn, Key.SERVING_VERSION, v.short)
+    kv.put(conn, Key.LAST_CONSOLIDATION, str(time.time()))
     events.emit(
         conn,
         "consolidation",

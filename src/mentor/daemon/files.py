@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mentor.config import Config
-from mentor.daemon import queue
 from mentor.paths import Workspace, atomic_write_json, sha256_file
-from mentor.store import events
+from mentor.store import events, jobs
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +107,13 @@ def admit(
     tokenizer: Callable[[], Any],
     copy: bool = False,
     allow_duplicate: bool = False,
-) -> queue.Job:
+) -> jobs.Job:
     """Make a job for ``src``: move it to processing, validate it whole, queue it or set it aside."""
 
     file_hash = sha256_file(src)
-    job = queue.insert(conn, path=str(src), name=name, priority=priority, file_hash=file_hash)
+    job = jobs.insert(conn, path=str(src), name=name, priority=priority, file_hash=file_hash)
     dest = place(src, processing_dir(ws) / f"{job.id}_{flat_name(name)}", copy=copy)
-    job = queue.update(conn, job.id, path=str(dest))
+    job = jobs.update(conn, job.id, path=str(dest))
     events.emit(conn, "job_received", f"{name}: received", job_id=job.id, file=name, hash=file_hash)
     return validate_job(ws, cfg, conn, job, tokenizer=tokenizer, allow_duplicate=allow_duplicate)
 
@@ -123,23 +122,19 @@ def validate_job(
     ws: Workspace,
     cfg: Config,
     conn: sqlite3.Connection,
-    job: queue.Job,
+    job: jobs.Job,
     *,
     tokenizer: Callable[[], Any],
     allow_duplicate: bool = False,
-) -> queue.Job:
+) -> jobs.Job:
     path = Path(job.path)
     reasons: list[str] = []
     detail: dict[str, Any] = {}
     if not allow_duplicate and job.file_hash:
-        twin = conn.execute(
-            "SELECT id, state, name FROM jobs WHERE file_hash = ? AND id != ?"
-            " AND state NOT IN ('failed', 'removed') ORDER BY id LIMIT 1",
-            (job.file_hash, job.id),
-        ).fetchone()
+        twin = jobs.find_twin(conn, job.file_hash, job.id)
         if twin is not None:
             reasons.append(
-                f"{job.name}: same content as job {twin['id']} ({twin['name']}, {twin['state']});"
+                f"{job.name}: same content as job {twin.id} ({twin.name}, {twin.state});"
                 f" to train it again run `mentor queue retry {job.id}`"
             )
     if not reasons:
@@ -159,7 +154,7 @@ def validate_job(
     if reasons:
         reasons = [r.replace(str(path), job.name) for r in reasons]
         stored = set_aside(ws, path, job.name, reasons, job_id=job.id, extra=detail)
-        job = queue.update(
+        job = jobs.update(
             conn,
             job.id,
             state="failed",
@@ -178,6 +173,6 @@ def validate_job(
             stored_as=str(stored),
         )
         return job
-    job = queue.update(conn, job.id, state="queued", rows_total=rows, error=None)
+    job = jobs.update(conn, job.id, state="queued", rows_total=rows, error=None)
     events.emit(conn, "job_queued", f"{job.name}: queued ({rows} rows)", job_id=job.id, rows=rows)
     return job

@@ -1,170 +1,112 @@
-"""The job queue in ``state.db`` (table ``jobs``): priorities, states, attempts and backoff.
+"""What a user asks of the queue: add a file, remove a waiting job, retry a finished one, resume
+paused ones. The CLI calls these; the daemon calls :func:`resume_paused` on ``mentor resume``.
 
-States: ``validating -> queued -> training -> evaluating -> done``, or ``paused`` (keeps its
-position), ``skipped`` (remaining rows recorded), ``failed`` (after ``daemon.max_attempts``), or
-``removed`` (by the user). A job interrupted in ``training``/``evaluating`` (stop, SIGTERM, a
-crash of the daemon) is resumed first on the next start.
+A file is never deleted: a removed job's file goes to ``data/failed/`` with a note, a retried
+one comes back from there (or from ``data/done/``) and is validated again.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from mentor.errors import ConfigError, JobError, NotFoundError
-from mentor.store.db import transaction
+from mentor.config import Config
+from mentor.daemon import files
+from mentor.errors import DataError, JobError, NotFoundError
+from mentor.paths import Workspace
+from mentor.store import events, jobs
 
-PRIORITIES = {"high": 0, "normal": 1, "low": 2}
-PRIORITY_NAMES = {v: k for k, v in PRIORITIES.items()}
-ACTIVE = ("training", "evaluating")
-WAITING = ("queued",)
-FINAL = ("done", "skipped", "failed", "removed")
-STATES = ("validating", "queued", "training", "evaluating", "paused", *FINAL)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    path: str
-    name: str
-    file_hash: str | None
-    priority: int
-    state: str
-    attempts: int
-    not_before: float
-    error: str | None
-    rows_total: int | None
-    rows_done: int
-    run_id: str | None
-    version: str | None
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    @property
-    def priority_name(self) -> str:
-        return PRIORITY_NAMES.get(self.priority, str(self.priority))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["priority"] = self.priority_name
-        return d
+#: states a job may be removed from (it has not started, or it is paused)
+REMOVABLE = ("queued", "paused", "validating")
+RETRYABLE = ("failed", "skipped", "removed")
 
 
-def priority_value(name: str) -> int:
-    try:
-        return PRIORITIES[name]
-    except KeyError:
-        raise ConfigError(f"priority {name!r}: expected one of {', '.join(PRIORITIES)}") from None
-
-
-def _job(r: sqlite3.Row) -> Job:
-    return Job(**{k: r[k] for k in r.keys()})  # noqa: SIM118
-
-
-def get(conn: sqlite3.Connection, job_id: int) -> Job:
-    r = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if r is None:
-        raise NotFoundError(f"job {job_id}: no such job", hint="see `mentor queue list`")
-    return _job(r)
-
-
-def insert(
+def add(
+    ws: Workspace,
+    cfg: Config,
     conn: sqlite3.Connection,
+    src: Path,
     *,
-    path: str,
-    name: str,
-    priority: int = 1,
-    state: str = "validating",
-    file_hash: str | None = None,
-    now: float | None = None,
-) -> Job:
-    now = time.time() if now is None else now
-    cur = conn.execute(
-        "INSERT INTO jobs (path, name, file_hash, priority, state, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (path, name, file_hash, priority, state, now, now),
+    priority: str,
+    tokenizer: Callable[[], Any],
+) -> jobs.Job:
+    """Copy ``src`` into the workspace, validate it whole and queue it (or set it aside)."""
+    if not src.is_file():
+        raise NotFoundError(f"{src}: no such file")
+    return files.admit(
+        ws,
+        cfg,
+        conn,
+        src,
+        name=src.name,
+        priority=jobs.priority_value(priority),
+        copy=True,
+        tokenizer=tokenizer,
     )
-    return get(conn, int(cur.lastrowid or 0))
 
 
-def update(conn: sqlite3.Connection, job_id: int, **fields: Any) -> Job:
-    fields.setdefault("updated_at", time.time())
-    cols = ", ".join(f"{k} = ?" for k in fields)
-    conn.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
-    return get(conn, job_id)
+def refused(job: jobs.Job) -> DataError:
+    """The error for a job whose file was refused at validation."""
+    return DataError(f"{job.error} (set aside in {job.path})")
 
 
-def listing(
-    conn: sqlite3.Connection, *, states: tuple[str, ...] | None = None, limit: int = 200
-) -> list[Job]:
-    sql = "SELECT * FROM jobs"
-    args: list[Any] = []
-    if states:
-        sql += f" WHERE state IN ({','.join('?' * len(states))})"
-        args += list(states)
-    sql += (
-        " ORDER BY CASE state WHEN 'training' THEN 0 WHEN 'evaluating' THEN 0"
-        " WHEN 'paused' THEN 1 WHEN 'queued' THEN 2 WHEN 'validating' THEN 3 ELSE 4 END,"
-        " priority, id LIMIT ?"
+def remove(ws: Workspace, conn: sqlite3.Connection, job_id: int) -> tuple[jobs.Job, Path]:
+    """Take a waiting job off the queue; returns the job and where its file is kept."""
+    job = jobs.get(conn, job_id)
+    if job.state not in REMOVABLE:
+        raise JobError(
+            f"job {job_id} is {job.state}: only waiting jobs can be removed",
+            hint="use `mentor skip` for the job in training",
+        )
+    if not jobs.claim(conn, job_id, REMOVABLE, state="removed"):
+        raise JobError(f"job {job_id} started meanwhile; use `mentor skip`")
+    stored = files.set_aside(
+        ws, Path(job.path), job.name, ["removed from the queue by the user"], job_id=job.id
     )
-    args.append(limit)
-    return [_job(r) for r in conn.execute(sql, args)]
+    job = jobs.update(conn, job_id, path=str(stored), finished_at=time.time())
+    events.emit(conn, "job_removed", f"{job.name}: removed from the queue", job_id=job_id)
+    return job, stored
 
 
-def pending(conn: sqlite3.Connection) -> list[Job]:
-    """Jobs still to run, in the order they will run."""
-    return listing(conn, states=("training", "evaluating", "paused", "queued", "validating"))
+def retry(
+    ws: Workspace,
+    cfg: Config,
+    conn: sqlite3.Connection,
+    job_id: int,
+    *,
+    tokenizer: Callable[[], Any],
+) -> jobs.Job:
+    """Queue a failed, skipped or removed job again: attempts reset, validated again."""
+    job = jobs.get(conn, job_id)
+    if job.state not in RETRYABLE:
+        raise JobError(
+            f"job {job_id} is {job.state}: only failed, skipped or removed jobs are retried"
+        )
+    src = Path(job.path)
+    if not src.is_file():
+        raise NotFoundError(f"job {job_id}: its file {src} is gone")
+    dest = files.place(src, files.processing_dir(ws) / f"{job.id}_{files.flat_name(job.name)}")
+    src.with_name(src.name + ".error.json").unlink(missing_ok=True)
+    job = jobs.update(
+        conn,
+        job_id,
+        path=str(dest),
+        state="validating",
+        attempts=0,
+        not_before=0,
+        error=None,
+        finished_at=None,
+    )
+    return files.validate_job(ws, cfg, conn, job, allow_duplicate=True, tokenizer=tokenizer)
 
 
-def next_job(conn: sqlite3.Connection, now: float) -> tuple[Job | None, float | None]:
-    """The job to run now, else (None, when the next one becomes ready)."""
-    interrupted = listing(conn, states=ACTIVE)
-    if interrupted:
-        # an interrupted job goes first (its position is saved); it may be in backoff
-        job = interrupted[0]
-        return (job, None) if job.not_before <= now else (None, job.not_before)
-    waiting = listing(conn, states=WAITING)
-    ready = [j for j in waiting if j.not_before <= now]
-    if ready:
-        return ready[0], None
-    later = min((j.not_before for j in waiting), default=None)
-    return None, later
-
-
-def find_by_hash(conn: sqlite3.Connection, file_hash: str) -> Job | None:
-    r = conn.execute(
-        "SELECT * FROM jobs WHERE file_hash = ? AND state NOT IN ('failed', 'removed')"
-        " ORDER BY id DESC LIMIT 1",
-        (file_hash,),
-    ).fetchone()
-    return _job(r) if r else None
-
-
-def move(conn: sqlite3.Connection, job_id: int, priority: str) -> Job:
-    job = get(conn, job_id)
-    if job.state in FINAL:
-        raise JobError(f"job {job_id} is {job.state}: only pending jobs can be moved")
-    return update(conn, job_id, priority=priority_value(priority))
-
-
-def counts(conn: sqlite3.Connection) -> dict[str, int]:
-    return {
-        r["state"]: int(r["n"])
-        for r in conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-    }
-
-
-def claim(conn: sqlite3.Connection, job_id: int, expect: tuple[str, ...], **fields: Any) -> bool:
-    """Move a job to a new state only if it is still in one of ``expect`` (atomically)."""
-    with transaction(conn):
-        r = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if r is None or r["state"] not in expect:
-            return False
-        fields.setdefault("updated_at", time.time())
-        cols = ", ".join(f"{k} = ?" for k in fields)
-        conn.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
-    return True
+def resume_paused(conn: sqlite3.Connection) -> list[jobs.Job]:
+    """Paused jobs go back to the queue (they keep their row and run first by priority)."""
+    resumed = []
+    for job in jobs.listing(conn, states=("paused",)):
+        resumed.append(jobs.update(conn, job.id, state="queued", not_before=0))
+        events.emit(conn, "job_resumed", f"{job.name}: resumed", job_id=job.id)
+    return resumed

@@ -17,10 +17,11 @@ from typing import Any
 
 from mentor.config import Config
 from mentor.daemon import versions
-from mentor.daemon.base import kv_get
 from mentor.daemon.hashing import tree_size
 from mentor.paths import Workspace
-from mentor.store import events
+from mentor.store import events, kv
+from mentor.store import versions as version_rows
+from mentor.store.kv import Key
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Plan:
     after_bytes: int
 
 
-def _score(v: versions.Version, metric: str) -> float | None:
+def _score(v: version_rows.Version, metric: str) -> float | None:
     cands = [
         (k, val)
         for k, val in v.metrics.items()
@@ -50,7 +51,7 @@ def _score(v: versions.Version, metric: str) -> float | None:
 def plan(ws: Workspace, conn: sqlite3.Connection, cfg: Config, *, now: float | None = None) -> Plan:
     now = time.time() if now is None else now
     d = cfg.daemon
-    items = versions.listing(conn)  # oldest first
+    items = version_rows.listing(conn)  # oldest first
     keep: dict[str, str] = {}
     for v in items[-d.keep_last :]:
         keep.setdefault(v.name, "last")
@@ -63,8 +64,8 @@ def plan(ws: Workspace, conn: sqlite3.Connection, cfg: Config, *, now: float | N
         if now - v.created_at <= d.keep_daily_days * 86400 and day not in days:
             days.add(day)
             keep.setdefault(v.name, "daily")
-    serving = kv_get(conn, "serving_version")
-    base_version = kv_get(conn, "base_version")
+    serving = kv.get(conn, Key.SERVING_VERSION)
+    base_version = kv.get(conn, Key.BASE_VERSION)
     for v in items:
         if serving in (v.name, v.short):
             keep[v.name] = "serving"

@@ -17,98 +17,25 @@ import shutil
 import sqlite3
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mentor.daemon import backups
-from mentor.daemon.base import kv_get, kv_set, rel_to_home, set_base
+from mentor.daemon.base_model import set_base
 from mentor.daemon.hashing import hash_tree, tree_size, verify_tree
-from mentor.errors import JobError, NotFoundError
+from mentor.errors import JobError
 from mentor.paths import Workspace, atomic_write_json
-from mentor.store import events
-from mentor.store.db import dumps, loads
+from mentor.store import events, kv
+from mentor.store import versions as rows
+from mentor.store.kv import Key
+from mentor.store.versions import Version
 
 MANIFEST = "manifest.json"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json")
-NAME_RE = re.compile(r"^v(\d{3,})(?:_|$)")
-
-
-@dataclass(frozen=True)
-class Version:
-    name: str
-    created_at: float
-    parent: str | None
-    lineage_id: int | None
-    kind: str
-    status: str
-    description: str
-    metrics: dict[str, Any]
-
-    @property
-    def short(self) -> str:
-        return self.name.split("_", 1)[0]
-
-    @property
-    def number(self) -> int:
-        m = NAME_RE.match(self.name)
-        return int(m.group(1)) if m else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__, short=self.short)
-
-
-def _row(r: sqlite3.Row) -> Version:
-    return Version(
-        r["name"],
-        r["created_at"],
-        r["parent"],
-        r["lineage_id"],
-        r["kind"],
-        r["status"],
-        r["description"],
-        loads(r["metrics"]),
-    )
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")[:48] or "version"
-
-
-def next_number(conn: sqlite3.Connection) -> int:
-    top = 0
-    for (name,) in conn.execute("SELECT name FROM versions"):
-        m = NAME_RE.match(name)
-        if m:
-            top = max(top, int(m.group(1)))
-    return top + 1
-
-
-def resolve(conn: sqlite3.Connection, ref: str, *, include_deleted: bool = False) -> Version:
-    """``v3``, ``v003``, ``3`` or the full directory name -> the version."""
-    ref = ref.strip().rstrip("/").split("/")[-1]
-    m = re.match(r"^v?(\d+)$", ref)
-    rows = conn.execute("SELECT * FROM versions ORDER BY created_at").fetchall()
-    found = None
-    for r in rows:
-        vm = NAME_RE.match(r["name"])
-        if r["name"] == ref or (m and vm and int(vm.group(1)) == int(m.group(1))):
-            found = _row(r)
-    if found is None or (found.status == "deleted" and not include_deleted):
-        raise NotFoundError(f"version {ref!r}: no such version", hint="see `mentor versions list`")
-    return found
-
-
-def listing(conn: sqlite3.Connection, *, include_deleted: bool = False) -> list[Version]:
-    sql = "SELECT * FROM versions"
-    if not include_deleted:
-        sql += " WHERE status != 'deleted'"
-    return sorted((_row(r) for r in conn.execute(sql)), key=lambda v: v.number)
-
-
-def latest(conn: sqlite3.Connection) -> Version | None:
-    items = listing(conn)
-    return items[-1] if items else None
 
 
 def manifest(ws: Workspace, v: Version) -> dict[str, Any]:
@@ -126,6 +53,15 @@ def _writable(root: Path) -> None:
     for p in root.rglob("*"):
         if p.is_file():
             p.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+def _copy_lineage(lineage_dir: Path, root: Path) -> None:
+    """The adapter files into ``adapter/``, everything else (optimizer, position) into ``state/``."""
+    (root / "adapter").mkdir()
+    (root / "state").mkdir()
+    for f in sorted(lineage_dir.iterdir()):
+        if f.is_file():
+            shutil.copy2(f, root / ("adapter" if f.name in ADAPTER_FILES else "state") / f.name)
 
 
 def create(
@@ -147,7 +83,7 @@ def create(
 ) -> Version:
     """Copy the lineage (``adapter/`` + ``state/``) or a merged model (``model/``) into a new version."""
     now = time.time() if now is None else now
-    number = next_number(conn)
+    number = rows.next_number(conn)
     name = (
         f"v{number:03d}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}_{slug(description)}"
     )
@@ -156,17 +92,11 @@ def create(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if lineage_dir is not None:
-        (tmp / "adapter").mkdir()
-        (tmp / "state").mkdir()
-        for f in sorted(lineage_dir.iterdir()):
-            if f.is_dir():
-                continue
-            dest = tmp / ("adapter" if f.name in ADAPTER_FILES else "state") / f.name
-            shutil.copy2(f, dest)
+        _copy_lineage(lineage_dir, tmp)
     if model_dir is not None:
         shutil.copytree(model_dir, tmp / "model")
     if parent is None:
-        prev = latest(conn)
+        prev = rows.latest(conn)
         parent = prev.name if prev else None
     man = {
         "name": name,
@@ -189,10 +119,15 @@ def create(
     link = ws.version_dir(f"v{number:03d}")
     if not link.exists() and not link.is_symlink():
         link.symlink_to(name)  # the short name resolves as a directory too (evals, serve)
-    conn.execute(
-        "INSERT INTO versions (name, created_at, parent, lineage_id, kind, status, description, metrics)"
-        " VALUES (?, ?, ?, ?, ?, 'candidate', ?, ?)",
-        (name, now, parent, lineage_id, kind, description, dumps(metrics or {})),
+    rows.insert(
+        conn,
+        name=name,
+        created_at=now,
+        parent=parent,
+        lineage_id=lineage_id,
+        kind=kind,
+        description=description,
+        metrics=metrics,
     )
     events.emit(
         conn,
@@ -203,40 +138,30 @@ def create(
         version_kind=kind,
         parent=parent,
     )
-    return resolve(conn, name)
-
-
-def set_metrics(
-    conn: sqlite3.Connection, name: str, metrics: dict[str, Any], status: str | None = None
-) -> None:
-    v = resolve(conn, name)
-    merged = dict(v.metrics, **metrics)
-    conn.execute("UPDATE versions SET metrics = ? WHERE name = ?", (dumps(merged), v.name))
-    if status:
-        conn.execute("UPDATE versions SET status = ? WHERE name = ?", (status, v.name))
+    return rows.resolve(conn, name)
 
 
 def verify(ws: Workspace, conn: sqlite3.Connection, ref: str) -> Version:
-    v = resolve(conn, ref)
+    v = rows.resolve(conn, ref)
     verify_tree(ws.version_dir(v.name), manifest(ws, v)["files"], what=v.name, skip=(MANIFEST,))
     return v
 
 
 def show(ws: Workspace, conn: sqlite3.Connection, ref: str) -> dict[str, Any]:
-    v = resolve(conn, ref)
+    v = rows.resolve(conn, ref)
     man = manifest(ws, v)
     return {
         **v.to_dict(),
         "path": str(ws.version_dir(v.name)),
         "size": tree_size(ws.version_dir(v.name)),
-        "serving": kv_get(conn, "serving_version") in (v.name, v.short),
+        "serving": kv.get(conn, Key.SERVING_VERSION) in (v.name, v.short),
         "manifest": {k: man[k] for k in man if k != "files"},
         "files": man["files"],
     }
 
 
 def diff(ws: Workspace, conn: sqlite3.Connection, a: str, b: str) -> dict[str, Any]:
-    va, vb = resolve(conn, a), resolve(conn, b)
+    va, vb = rows.resolve(conn, a), rows.resolve(conn, b)
     ma, mb = manifest(ws, va), manifest(ws, vb)
     fa, fb = ma["files"], mb["files"]
     metrics_a = dict(ma.get("metrics") or {}, **va.metrics)
@@ -263,20 +188,8 @@ def diff(ws: Workspace, conn: sqlite3.Connection, a: str, b: str) -> dict[str, A
         "data_only_a": [d for d in ma.get("data") or [] if d.get("hash") not in hashes_b],
         "data_only_b": [d for d in mb.get("data") or [] if d.get("hash") not in hashes_a],
         "metrics": mdiff,
-        "a_is_ancestor": _is_ancestor(conn, va.name, vb.name),
+        "a_is_ancestor": rows.is_ancestor(conn, va.name, vb.name),
     }
-
-
-def _is_ancestor(conn: sqlite3.Connection, a: str, b: str) -> bool:
-    seen = set()
-    cur: str | None = b
-    while cur and cur not in seen:
-        seen.add(cur)
-        r = conn.execute("SELECT parent FROM versions WHERE name = ?", (cur,)).fetchone()
-        cur = r["parent"] if r else None
-        if cur == a:
-            return True
-    return False
 
 
 def _swap_in(ws: Workspace, build: Any) -> None:
@@ -325,8 +238,8 @@ def restore(ws: Workspace, conn: sqlite3.Connection, ref: str) -> dict[str, Any]
         base_path = Path(man["base"])
         base_path = base_path if base_path.is_absolute() else ws.home / base_path
         if base_path.exists():
-            set_base(ws, conn, base_path, version=kv_get(conn, "base_version"))
-    kv_set(conn, "serving_version", v.name)
+            set_base(ws, conn, base_path, version=kv.get(conn, Key.BASE_VERSION))
+    kv.put(conn, Key.SERVING_VERSION, v.short)
     events.emit(conn, "version_restored", f"{v.name} restored", version=v.name, backup=backup.id)
     return {"version": v.name, "backup": backup.id}
 
@@ -334,11 +247,11 @@ def restore(ws: Workspace, conn: sqlite3.Connection, ref: str) -> dict[str, Any]
 def delete(
     ws: Workspace, conn: sqlite3.Connection, ref: str, *, backup: bool = True
 ) -> dict[str, Any]:
-    v = resolve(conn, ref)
+    v = rows.resolve(conn, ref)
     root = ws.version_dir(v.name)
-    if kv_get(conn, "serving_version") in (v.name, v.short):
+    if kv.get(conn, Key.SERVING_VERSION) in (v.name, v.short):
         raise JobError(f"{v.name} is the serving version", hint="restore or promote another first")
-    base = kv_get(conn, "base_model")
+    base = kv.get(conn, Key.BASE_MODEL)
     if base and (ws.home / base).resolve().is_relative_to(root.resolve()):
         raise JobError(
             f"{v.name} holds the base model training uses", hint="consolidate or restore first"
@@ -352,13 +265,8 @@ def delete(
     link = ws.version_dir(v.short)
     if link.is_symlink():
         link.unlink()
-    m = dict(v.metrics, deleted_backup=bid, deleted_at=time.time())
-    conn.execute(
-        "UPDATE versions SET status = 'deleted', metrics = ? WHERE name = ?", (dumps(m), v.name)
+    rows.set_metrics(
+        conn, v.name, {"deleted_backup": bid, "deleted_at": time.time()}, status="deleted"
     )
     events.emit(conn, "version_deleted", f"{v.name} deleted", version=v.name, backup=bid)
     return {"version": v.name, "backup": bid}
-
-
-def base_ref(ws: Workspace, path: Path) -> str:
-    return rel_to_home(ws, path)

@@ -27,11 +27,6 @@ class Rendered:
 
     text: str
     spans: tuple[tuple[int, int], ...]
-    prompt_chars: int  # characters before the first trained span
-
-    @property
-    def answer_chars(self) -> int:
-        return sum(b - a for a, b in self.spans)
 
 
 def messages_from_row(row: Any, where: str) -> list[Message] | str:
@@ -153,7 +148,7 @@ class ChatRenderer:
         """The exact training text of a row and the spans of its trained tokens."""
         if isinstance(row, str):  # plain text rows are trained whole, closed by the end token
             text = row + self.end_of_turn
-            return Rendered(text, ((0, len(text)),), 0)
+            return Rendered(text, ((0, len(text)),))
         msgs = self.with_system(row)
         full = self._template(msgs, generation_prompt=False)
         assistant_at = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
@@ -166,7 +161,7 @@ class ChatRenderer:
             if end < 0:
                 raise DataError(f"{where}: the chat template did not close assistant turn {i}")
             spans.append((start, end + len(self.end_of_turn)))
-        return Rendered(full, tuple(spans), spans[0][0] if spans else len(full))
+        return Rendered(full, tuple(spans))
 
     def _turn_start(self, full: str, before: Sequence[Message], where: str) -> int:
         # The prompt the model gets at generation time must prefix the trained text. Earlier

@@ -19,6 +19,11 @@ How packed examples are kept apart (transformers 5.24, read in ``masking_utils.p
 
 Padding at the end of a pack gets its own positions (0, 1, ...), so it forms a separate block
 that no real token attends to; its labels are -100.
+
+No target crosses an example boundary: the loss at token t predicts label t+1, so the first
+label of each example would be the target of the previous example's last token. The collators
+set it to -100 whatever the row kind (a chat row starts with prompt tokens anyway; a ``text``
+row is trained from its first token, which has no predecessor inside its own example).
 """
 
 from __future__ import annotations
@@ -167,7 +172,7 @@ class PackedCollator:
             for ids, lab in it["segments"]:
                 n = len(ids)
                 input_ids[i, at : at + n] = torch.tensor(ids, dtype=torch.long)
-                labels[i, at : at + n] = torch.tensor(lab, dtype=torch.long)
+                labels[i, at + 1 : at + n] = torch.tensor(lab[1:], dtype=torch.long)
                 position_ids[i, at : at + n] = torch.arange(n)
                 at += n
                 cu.append(i * width + at)
@@ -206,7 +211,7 @@ class PaddedCollator:
         for i, (ids, lab) in enumerate(seqs):
             n = len(ids)
             input_ids[i, :n] = torch.tensor(ids, dtype=torch.long)
-            labels[i, :n] = torch.tensor(lab, dtype=torch.long)
+            labels[i, 1:n] = torch.tensor(lab[1:], dtype=torch.long)  # the first is no target
             attention_mask[i, :n] = 1
         return {
             "input_ids": input_ids,
@@ -256,3 +261,9 @@ def flatten_trained_positions(batch: dict[str, Any]) -> dict[str, Any]:
     out["shift_labels"] = targets
     out["logits_to_keep"] = keep
     return out
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The id that fills packs and batches: the pad token, else the end-of-sequence token."""
+    pad = tokenizer.pad_token_id
+    return int(pad if pad is not None else tokenizer.eos_token_id)

@@ -47,36 +47,51 @@ class ParsedFile:
 
 
 def read_jsonl(path: Path) -> ParsedFile:
-    """Parse every line; a bad line becomes an error ``path:line: reason``, not an exception."""
+    """Parse every line; a bad line becomes an error ``path:line: reason``, not an exception.
+
+    Lines are decoded one by one, so a line that is not UTF-8 is named with the byte offset of
+    its first bad byte in the file (and its column), and the other lines are still checked.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     parsed = ParsedFile(path=path, file_hash=sha256_file(path))
-    with open(path, encoding="utf-8", errors="strict") as f:
-        try:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
+    offset = 0  # of the current line's first byte in the file
+    with open(path, "rb") as f:
+        for lineno, blob in enumerate(f, start=1):
+            start, offset = offset, offset + len(blob)
+            where = f"{path}:{lineno}"
+            try:
+                line = blob.decode("utf-8")
+            except UnicodeDecodeError as err:
                 parsed.n_lines += 1
-                where = f"{path}:{lineno}"
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    parsed.errors.append(
-                        f"{where}: not valid JSON ({err.msg} at column {err.colno})"
-                    )
-                    continue
-                try:
-                    row = messages_from_row(obj, where)
-                except DataError as err:
-                    parsed.errors.append(str(err))
-                    continue
+                parsed.errors.append(
+                    f"{where}: not UTF-8 text at byte offset {start + err.start} (byte "
+                    f"{err.start + 1} of the line: {err.reason}) -- save the file as UTF-8"
+                )
+                continue
+            if not line.strip():
+                continue
+            parsed.n_lines += 1
+            row = _parse_line(line, where, parsed.errors)
+            if row is not None:
                 parsed.rows.append(row)
                 parsed.lines.append(lineno)
-                parsed.raw.append(line.rstrip("\n"))
-        except UnicodeDecodeError as err:
-            parsed.errors.append(f"{path}: not UTF-8 text ({err.reason})")
+                parsed.raw.append(line.rstrip("\r\n"))
     return parsed
+
+
+def _parse_line(line: str, where: str, errors: list[str]) -> list[Message] | str | None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        errors.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
+        return None
+    try:
+        return messages_from_row(obj, where)
+    except DataError as err:
+        errors.append(str(err))
+        return None
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -3,7 +3,9 @@
 The whole file is checked, never a sample: schema errors as ``file:line: reason``; token lengths
 of the exact chat-templated training text (the same tokenization training uses); rows longer than
 ``training.max_length`` refused (or, with ``on_overlength=drop``, written to the quarantine with
-their line numbers); exact duplicates; benchmark contamination; estimated tokens and time.
+their line numbers); rows whose trained answer is empty or whitespace refused (or, with
+``data.on_empty_answer=drop``, quarantined likewise): the end-of-turn token alone would teach the
+model to answer nothing; exact duplicates; benchmark contamination; estimated tokens and time.
 
 A file is trained only after :meth:`ValidationReport.raise_if_refused` passes; if validation
 itself raises, the caller never trains (no fail-open path exists: training takes its rows from
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mentor.config import Config
-from mentor.data.chat import ChatRenderer
+from mentor.data.chat import ChatRenderer, Message
 from mentor.data.tokenize import ParsedFile, read_jsonl, tokenize_rows
 from mentor.errors import DataError
 from mentor.paths import Workspace
@@ -71,7 +73,10 @@ class ValidationReport:
     error_count: int = 0
     overlength: list[dict[str, int]] = field(default_factory=list)  # {line, tokens}
     overlength_count: int = 0
-    quarantine: str | None = None
+    empty_answers: list[int] = field(default_factory=list)  # lines (listed up to MAX_LISTED)
+    empty_answer_count: int = 0
+    quarantine: str | None = None  # the over-long rows dropped
+    quarantine_empty: str | None = None  # the empty-answer rows dropped
     lengths: dict[str, dict[str, float]] = field(default_factory=dict)  # prompt/answer/total
     histogram: list[dict[str, int]] = field(default_factory=list)
     duplicates: int = 0
@@ -124,21 +129,64 @@ def _contamination(parsed: ParsedFile) -> tuple[int | None, list[dict[str, Any]]
     return len(hits), listed
 
 
+def blank_answer(row: list[Message] | str, train_on: str) -> bool:
+    """Whether a trained answer of the row is empty or whitespace (text rows: the text)."""
+    if isinstance(row, str):
+        return not row.strip()
+    turns = [m for m in row if m["role"] == "assistant"]
+    if train_on == "last_assistant":
+        turns = turns[-1:]
+    return any(not m["content"].strip() for m in turns)
+
+
+def _quarantine(
+    ws: Workspace, path: Path, parsed: ParsedFile, rows: list[int], kind: str, **extra: list[int]
+) -> str:
+    """Write the dropped rows, each with its line, to ``ws.quarantine/<stem>.<kind>.jsonl``."""
+    qpath = ws.quarantine / f"{path.stem}.{kind}.jsonl"
+    qpath.parent.mkdir(parents=True, exist_ok=True)
+    with open(qpath, "w", encoding="utf-8") as f:
+        for i in rows:
+            rec = {"line": parsed.lines[i], **{k: v[i] for k, v in extra.items()}}
+            rec["row"] = json.loads(parsed.raw[i])
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return str(qpath)
+
+
+def _check_empty(
+    report: ValidationReport, ws: Workspace | None, cfg: Config, path: Path, write: bool
+) -> set[int]:
+    """Rows with an empty trained answer: refused, or dropped (returned) under ``drop``."""
+    parsed = report.parsed
+    assert parsed is not None
+    policy = cfg.data.on_empty_answer
+    empty = [i for i, row in enumerate(parsed.rows) if blank_answer(row, cfg.chat.train_on)]
+    report.empty_answer_count = len(empty)
+    report.empty_answers = [parsed.lines[i] for i in empty[:MAX_LISTED]]
+    if not empty:
+        return set()
+    if policy == "refuse":
+        report.problems.append(
+            f"{path}:{parsed.lines[empty[0]]}: the assistant answer is empty or whitespace "
+            f"({len(empty)} row(s)); nothing would be learned but to answer nothing"
+            " -- fix the rows or set data.on_empty_answer=drop"
+        )
+    elif ws is not None and write:
+        report.quarantine_empty = _quarantine(ws, path, parsed, empty, "empty")
+    return set(empty)
+
+
 def measured_tokens_per_s(ws: Workspace | None) -> float | None:
-    """The last trained tokens/s recorded by training in ``state.db`` (kv 'train.tokens_per_s')."""
+    """The last trained tokens/s recorded by training in ``state.db``."""
     if ws is None or not ws.db.is_file():
         return None
-    from mentor.store import connect
+    from mentor.store import connect, kv
 
     conn = connect(ws.db)
     try:
-        row = conn.execute("SELECT value FROM kv WHERE key = 'train.tokens_per_s'").fetchone()
+        return kv.get_float(conn, kv.Key.TRAIN_TOKENS_PER_S)
     finally:
         conn.close()
-    try:
-        return float(row[0]) if row else None
-    except ValueError:
-        return None
 
 
 def validate_file(
@@ -161,12 +209,11 @@ def validate_file(
     policy = on_overlength or cfg.data.on_overlength
     if policy not in ("refuse", "drop"):
         raise DataError(f"--on-overlength {policy!r}: expected refuse or drop")
-    max_length = cfg.training.max_length
     parsed = read_jsonl(path)
     report = ValidationReport(
         path=str(path),
         file_hash=parsed.file_hash,
-        max_length=max_length,
+        max_length=cfg.training.max_length,
         on_overlength=policy,
         rows_total=parsed.n_lines,
         parsed=parsed,
@@ -178,63 +225,67 @@ def validate_file(
         report.problems.append(f"{parsed.errors[0]}{more}")
     if parsed.n_lines == 0:
         report.problems.append(f"{path}: no rows")
-
     renderer = ChatRenderer.from_config(tokenizer, cfg.chat)
-    cache_dir = ws.cache if ws is not None else None
     try:
-        ds = tokenize_rows(
-            renderer, parsed, batch_size=cfg.data.tokenize_batch_size, cache_dir=cache_dir
+        report.dataset = tokenize_rows(
+            renderer,
+            parsed,
+            batch_size=cfg.data.tokenize_batch_size,
+            cache_dir=ws.cache if ws is not None else None,
         )
     except DataError as err:
         report.problems.append(str(err))
         report.seconds = time.perf_counter() - t0
         return report
-    report.dataset = ds
-    report.rows_valid = len(ds)
+    dropped = _check_lengths(report, ws, path, write_quarantine)
+    dropped |= _check_empty(report, ws, cfg, path, write_quarantine)
+    report.keep = [i for i in range(len(report.dataset)) if i not in dropped]
+    report.rows_trainable = len(report.keep)
+    _count_duplicates(report, parsed)
+    report.contamination, report.contamination_hits = _contamination(parsed)
+    _estimate(report, ws, cfg, tokens_per_s)
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _check_lengths(
+    report: ValidationReport, ws: Workspace | None, path: Path, write: bool
+) -> set[int]:
+    """Token lengths of the exact training text; over-long rows (returned: never trained) refuse
+    the file, or are dropped to the quarantine."""
+    parsed, ds, max_length = report.parsed, report.dataset, report.max_length
+    assert parsed is not None
     lengths: list[int] = list(ds["length"])
-    prompts: list[int] = list(ds["prompt_tokens"])
     answers: list[int] = list(ds["answer_tokens"])
+    report.rows_valid = len(ds)
     report.boundary_merges = int(sum(ds["straddle"]))
     report.lengths = {
-        "prompt": _stats(prompts),
+        "prompt": _stats(list(ds["prompt_tokens"])),
         "answer": _stats(answers),
         "total": _stats(lengths),
     }
     report.histogram = _histogram(lengths, max_length)
-
-    over = [i for i, n in enumerate(lengths) if n > max_length]
-    no_answer = [i for i, n in enumerate(answers) if n == 0]
-    for i in no_answer[:1]:
+    for i in [i for i, n in enumerate(answers) if n == 0][:1]:
         report.problems.append(
-            f"{path}:{parsed.lines[i]}: no answer token carries loss (empty assistant turn?)"
+            f"{path}:{parsed.lines[i]}: no answer token carries loss (the chat template "
+            "renders no assistant turn)"
         )
+    over = [i for i, n in enumerate(lengths) if n > max_length]
     report.overlength_count = len(over)
     report.overlength = [{"line": parsed.lines[i], "tokens": lengths[i]} for i in over[:MAX_LISTED]]
-    if over and policy == "refuse":
+    if over and report.on_overlength == "refuse":
         first = over[0]
         report.problems.append(
             f"{path}:{parsed.lines[first]}: {lengths[first]} tokens > training.max_length "
             f"{max_length} ({len(over)} row(s) too long; nothing is truncated)"
             " -- raise training.max_length or pass --on-overlength drop"
         )
-    elif over and ws is not None and write_quarantine:
-        qpath = ws.quarantine / f"{path.stem}.overlength.jsonl"
-        qpath.parent.mkdir(parents=True, exist_ok=True)
-        with open(qpath, "w", encoding="utf-8") as f:
-            for i in over:
-                obj = json.loads(parsed.raw[i])
-                f.write(
-                    json.dumps(
-                        {"line": parsed.lines[i], "tokens": lengths[i], "row": obj},
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-        report.quarantine = str(qpath)
-    over_set = set(over)
-    report.keep = [i for i in range(len(lengths)) if i not in over_set]
-    report.rows_trainable = len(report.keep)
+    elif over and ws is not None and write:
+        report.quarantine = _quarantine(ws, path, parsed, over, "overlength", tokens=lengths)
+    return set(over)
 
+
+def _count_duplicates(report: ValidationReport, parsed: ParsedFile) -> None:
     seen: dict[str, int] = {}
     for i, row in enumerate(parsed.rows):
         key = _row_key(row)
@@ -244,8 +295,13 @@ def validate_file(
                 report.duplicate_lines.append([parsed.lines[i], parsed.lines[seen[key]]])
         else:
             seen[key] = i
-    report.contamination, report.contamination_hits = _contamination(parsed)
 
+
+def _estimate(
+    report: ValidationReport, ws: Workspace | None, cfg: Config, tokens_per_s: float | None
+) -> None:
+    """Tokens of the trainable rows and the time they take at the given or last measured rate."""
+    lengths, answers = list(report.dataset["length"]), list(report.dataset["answer_tokens"])
     report.tokens = int(sum(lengths[i] for i in report.keep))
     report.trained_tokens = int(sum(answers[i] for i in report.keep))
     if tokens_per_s is not None:
@@ -258,5 +314,3 @@ def validate_file(
         report.est_seconds = round(
             report.tokens * cfg.training.epochs_per_file / report.tokens_per_s, 1
         )
-    report.seconds = round(time.perf_counter() - t0, 3)
-    return report

@@ -1,8 +1,8 @@
 """Batched generation used by everything that generates (DESIGN.md, "one template, one engine").
 
 ``build_engine(model_path, adapter=..., cfg=cfg)`` gives an :class:`Engine`; backends are named
-in a small registry: ``hf`` (transformers, default), ``vllm`` (optional, GPU only). Tests may
-register more (``register_backend("replay", factory)``, see :mod:`mentor.engine.replay`).
+in a small registry: ``hf`` (transformers, default), ``vllm`` (optional, GPU only). More can be
+registered (``register_backend(name, factory)``); the tests register a replay double this way.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Benchmarks, held-out tests, live previews, the CLI tester and the REST API all build their
 prompts with :class:`~mentor.data.chat.ChatRenderer` and generate through an :class:`Engine`, so
 a model is always asked with exactly the text it was trained on (DESIGN.md, principle 4).
+Every engine serves ``adapter=BASE_ADAPTER`` as the bare weights it was loaded from, so the
+untrained baseline of a version needs no second model when the version sits on the base.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ class GenResult:
     finish_reason: str  # "stop" | "length"
 
 
+class GenerationInterrupted(Exception):
+    """``generate`` was cut by its ``interrupt`` callable; the partial outputs are dropped.
+
+    Not a user error: the caller asked for the cut (a pause or stop during an evaluation)
+    and runs the work again later.
+    """
+
+
+#: checked before every batch and after every decode step; True cuts the generation
+Interrupt = Callable[[], bool]
+
+
 @runtime_checkable
 class Engine(Protocol):
     tokenizer: Any
@@ -50,8 +64,14 @@ class Engine(Protocol):
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
-        """Results in request order; ``progress(n)`` is called with the count just finished."""
+        """Results in request order; ``progress(n)`` is called with the count just finished.
+
+        ``interrupt`` is polled before every batch and after every decode step (so a cut
+        reaches inside a batch that would take minutes on a CPU); when it returns True the
+        call raises :class:`GenerationInterrupted`.
+        """
         ...
 
     def stream(self, request: GenRequest) -> Iterator[str]:
@@ -63,6 +83,16 @@ class Engine(Protocol):
         ...
 
     def unload_adapter(self, name: str) -> None: ...
+
+    def nll(
+        self, batch: dict[str, Any], *, adapter: str | None = None
+    ) -> tuple[list[float], list[int]]:
+        """Summed NLL and labelled-token count of each row of a padded batch
+        (:class:`~mentor.data.packing.PaddedCollator`), under ``adapter`` (as in
+        :class:`GenRequest`). Scoring without generating (perplexity) goes through here, so the
+        adapter a request names is the one scored. Engines whose weights live outside this
+        process raise :class:`~mentor.errors.ConfigError`."""
+        ...
 
 
 def trim_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:

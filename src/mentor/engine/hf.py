@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from mentor.data.chat import ChatRenderer
-from mentor.engine.base import BASE_ADAPTER, GenRequest, GenResult, trim_at_stop
+from mentor.engine.base import (
+    BASE_ADAPTER,
+    GenerationInterrupted,
+    GenRequest,
+    GenResult,
+    Interrupt,
+    trim_at_stop,
+)
 from mentor.errors import ConfigError, ModelError
 from mentor.models.loader import check_adapter_dir
 
@@ -43,9 +50,20 @@ def _stop_ids(model: Any, tokenizer: Any, renderer: ChatRenderer) -> list[int]:
 
 
 class _RowStopping:
-    """A stopping criterion with a verdict per row: own token cap, stop strings, external abort."""
+    """A stopping criterion with a verdict per row: own token cap, stop strings, external abort.
 
-    def __init__(self, tokenizer: Any, prompt_len: int, max_new: list[int], stops: list[list[str]]):
+    ``interrupt`` (the caller's) is polled once per decode step; when it fires every row stops
+    and :attr:`interrupted` tells the caller to drop the partial outputs.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        prompt_len: int,
+        max_new: list[int],
+        stops: list[list[str]],
+        interrupt: Interrupt | None = None,
+    ):
         self.tokenizer = tokenizer
         self.prompt_len = prompt_len
         self.max_new = max_new
@@ -53,12 +71,17 @@ class _RowStopping:
         longest = max((len(s) for st in stops for s in st), default=0)
         self.window = longest + 4
         self.abort = threading.Event()
+        self.interrupt = interrupt
+        self.interrupted = False
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
+        if self.interrupt is not None and not self.interrupted and self.interrupt():
+            self.interrupted = True
+        cut = self.abort.is_set() or self.interrupted
         n = input_ids.shape[1] - self.prompt_len
-        done = [n >= m or self.abort.is_set() for m in self.max_new]
+        done = [n >= m or cut for m in self.max_new]
         for i, st in enumerate(self.stops):
             if st and not done[i]:
                 lo = max(self.prompt_len, input_ids.shape[1] - self.window)
@@ -161,6 +184,15 @@ class HFEngine:
             self.model.set_adapter(target)
         return contextlib.nullcontext()
 
+    # -- scoring --------------------------------------------------------------------------
+    def nll(
+        self, batch: dict[str, Any], *, adapter: str | None = None
+    ) -> tuple[list[float], list[int]]:
+        from mentor.models.nll import row_nll
+
+        with self._lock, self._adapter(adapter):
+            return row_nll(self.model, batch)
+
     # -- generation -----------------------------------------------------------------------
     def _gen_config(self, temperature: float, top_p: float, max_new: int) -> Any:
         from transformers import GenerationConfig
@@ -189,6 +221,7 @@ class HFEngine:
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
         if not requests:
             return []
@@ -203,11 +236,13 @@ class HFEngine:
         batch: list[int] = []
 
         def flush() -> None:
+            if interrupt is not None and interrupt():
+                raise GenerationInterrupted("generation interrupted before a batch")
             reqs = [requests[i] for i in batch]
             if group(reqs[0])[3]:
-                out = self._continuous(reqs, [ids[i] for i in batch], progress)
+                out = self._continuous(reqs, [ids[i] for i in batch], progress, interrupt)
             else:
-                out = self._batch(reqs, [ids[i] for i in batch])
+                out = self._batch(reqs, [ids[i] for i in batch], interrupt)
                 if progress is not None:
                     progress(len(batch))
             for i, res in zip(batch, out, strict=True):
@@ -239,14 +274,16 @@ class HFEngine:
                 mask[row, width - len(x) :] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def _batch(self, reqs: list[GenRequest], ids: list[list[int]]) -> list[GenResult]:
+    def _batch(
+        self, reqs: list[GenRequest], ids: list[list[int]], interrupt: Interrupt | None = None
+    ) -> list[GenResult]:
         import torch
         from transformers import StoppingCriteriaList
 
         input_ids, mask = self._inputs(ids)
         width = input_ids.shape[1]
         max_new = [max(1, r.max_new_tokens) for r in reqs]
-        crit = _RowStopping(self.tokenizer, width, max_new, [list(r.stop) for r in reqs])
+        crit = _RowStopping(self.tokenizer, width, max_new, [list(r.stop) for r in reqs], interrupt)
         first = reqs[0]
         if first.temperature > 0:
             torch.manual_seed(self.seed)
@@ -257,6 +294,8 @@ class HFEngine:
                 generation_config=self._gen_config(first.temperature, first.top_p, max(max_new)),
                 stopping_criteria=StoppingCriteriaList([crit]),
             )
+        if crit.interrupted:
+            raise GenerationInterrupted("generation interrupted inside a batch")
         new = out[:, width:].tolist()
         return [
             self._result(row[:m], len(x), r.stop)
@@ -268,6 +307,7 @@ class HFEngine:
         reqs: list[GenRequest],
         ids: list[list[int]],
         progress: Callable[[int], None] | None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
         """All of ``reqs`` through one continuous-batching manager (same adapter and sampling)."""
         import torch
@@ -288,6 +328,11 @@ class HFEngine:
         ):
             req_ids = manager.add_requests(inputs=ids, max_new_tokens=max(max_new))
             while len(done) < len(req_ids):
+                if interrupt is not None and interrupt():
+                    for rid in req_ids:  # the manager would otherwise finish them on exit
+                        if rid not in done:
+                            manager.cancel_request(rid)
+                    raise GenerationInterrupted("generation interrupted (continuous batching)")
                 out = manager.get_result(timeout=1)
                 if out is None:
                     if not manager.is_running():

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from mentor.data.chat import ChatRenderer
-from mentor.engine.base import BASE_ADAPTER, GenRequest, GenResult, trim_at_stop
+from mentor.engine.base import (
+    BASE_ADAPTER,
+    GenerationInterrupted,
+    GenRequest,
+    GenResult,
+    Interrupt,
+    trim_at_stop,
+)
 from mentor.errors import ConfigError
 
 
@@ -88,9 +95,12 @@ class VLLMEngine:
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> list[GenResult]:
         results: list[GenResult] = []
         for start in range(0, len(requests), max(batch_size, 1) * 8):
+            if interrupt is not None and interrupt():  # vLLM runs a chunk to its end
+                raise GenerationInterrupted("generation interrupted before a chunk")
             chunk = requests[start : start + max(batch_size, 1) * 8]
             outs = self.llm.generate(
                 [r.prompt for r in chunk],
@@ -106,6 +116,14 @@ class VLLMEngine:
             if progress is not None:
                 progress(len(chunk))
         return results
+
+    def nll(
+        self, batch: dict[str, Any], *, adapter: str | None = None
+    ) -> tuple[list[float], list[int]]:
+        raise ConfigError(
+            "backend 'vllm' scores no token likelihoods (the perplexity evaluator)",
+            hint="evaluate such data with backend hf",
+        )
 
     def stream(self, request: GenRequest) -> Iterator[str]:
         # vLLM's offline engine has no incremental API; yield the whole text as one delta.

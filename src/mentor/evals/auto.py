@@ -10,24 +10,27 @@ daemon's: it acts on ``AutoEvalResult.decision``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from mentor.config import Config
-from mentor.errors import MentorError
+from mentor.engine.base import Interrupt
+from mentor.errors import MentorError, NotFoundError
 from mentor.evals.gate import GateDecision, ScoreSet, gate
-from mentor.evals.runner import EvalResult, eval_engine, evaluate, resolve_model
+from mentor.evals.results import EvalResult
+from mentor.evals.runner import eval_engine, evaluate
 from mentor.evals.tasks import Task, benchmark_task, data_task, subset
+from mentor.models.refs import resolve_model
 from mentor.paths import Workspace
-from mentor.store import connect
+from mentor.store import connect, kv, versions
 from mentor.store import evals as store
-from mentor.store.db import dumps
 from mentor.store.events import emit
+from mentor.store.kv import Key
 
 log = logging.getLogger(__name__)
 
-SERVING_KEY = "serving_version"
 QUICK_SEED = 0
 
 
@@ -55,7 +58,13 @@ def quick_tasks(cfg: Config) -> list[Task]:
     return tasks
 
 
-def _stored_scores(ws: Workspace, cfg: Config, version: str, tasks: list[Task]) -> ScoreSet | None:
+def _stored_scores(
+    ws: Workspace,
+    cfg: Config,
+    version: str,
+    tasks: list[Task],
+    interrupt: Interrupt | None = None,
+) -> ScoreSet | None:
     """The serving version's per-item scores on ``tasks`` (evaluated now if not stored)."""
     conn = connect(ws.db)
     scores: dict[str, dict[str, float]] = {}
@@ -78,7 +87,7 @@ def _stored_scores(ws: Workspace, cfg: Config, version: str, tasks: list[Task]) 
     finally:
         conn.close()
     if missing:
-        res = evaluate(ws, cfg, version, tasks=missing, report=False)
+        res = evaluate(ws, cfg, version, tasks=missing, report=False, interrupt=interrupt)
         for b in res.benchmarks.values():
             scores.update({f"{b.name}/{iid}": it.scores for iid, it in b.items.items()})
     return ScoreSet(scores)
@@ -100,19 +109,33 @@ def after_training(
     heldout_rows: list[dict[str, Any]],
     job_id: int | None = None,
     backend: str = "hf",
+    interrupt: Interrupt | None = None,
 ) -> AutoEvalResult:
+    """``interrupt`` (the daemon's pause/stop) cuts any generation: GenerationInterrupted."""
     spec = resolve_model(ws, cfg, version)
     engine = eval_engine(spec.base, spec.adapter, cfg, backend)
     heldout = None
     if heldout_rows:
-        heldout = evaluate(ws, cfg, version, data=heldout_rows, name="heldout", engine=engine)
+        heldout = evaluate(
+            ws,
+            cfg,
+            version,
+            data=heldout_rows,
+            name="heldout",
+            engine=engine,
+            interrupt=interrupt,
+        )
     qtasks = quick_tasks(cfg)
-    quick = evaluate(ws, cfg, version, tasks=qtasks, engine=engine) if qtasks else None
+    quick = (
+        evaluate(ws, cfg, version, tasks=qtasks, engine=engine, interrupt=interrupt)
+        if qtasks
+        else None
+    )
     metrics = {**_flat("heldout", heldout), **_flat("quick", quick)}
 
     conn = connect(ws.db)
     try:
-        serving = store.kv_get(conn, SERVING_KEY)
+        serving = kv.get(conn, Key.SERVING_VERSION)
     finally:
         conn.close()
     gate_on, gate_tasks = quick, qtasks
@@ -123,7 +146,7 @@ def after_training(
     elif serving is None or serving == version:
         decision = gate(gate_on, None, cfg.eval)
     else:
-        decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks), cfg.eval)
+        decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks, interrupt), cfg.eval)
 
     conn = connect(ws.db)
     try:
@@ -148,11 +171,8 @@ def after_training(
             serving=serving,
             **decision.to_dict(),
         )
-        # versions are named vNNN_<timestamp>_<description>; callers may pass the short vNNN
-        conn.execute(
-            "UPDATE versions SET metrics = ? WHERE name = ? OR substr(name, 1, ?) = ?",
-            (dumps(metrics), version, len(version) + 1, f"{version}_"),
-        )
+        with contextlib.suppress(NotFoundError):  # an evaluated PATH is no version
+            versions.set_metrics(conn, version, metrics)
     finally:
         conn.close()
     return AutoEvalResult(
@@ -166,9 +186,24 @@ def after_training(
     )
 
 
-def full_suite(ws: Workspace, cfg: Config, version: str, *, backend: str = "hf") -> EvalResult:
-    """The whole ``eval.benchmarks`` suite for a version (the daemon runs it when idle)."""
-    res = evaluate(ws, cfg, version, benchmarks=list(cfg.eval.benchmarks), backend=backend)
+def full_suite(
+    ws: Workspace,
+    cfg: Config,
+    version: str,
+    *,
+    backend: str = "hf",
+    interrupt: Interrupt | None = None,
+) -> EvalResult:
+    """The whole ``eval.benchmarks`` suite for a version (the daemon runs it when idle and cuts
+    it through ``interrupt`` when a file arrives or a pause is asked for)."""
+    res = evaluate(
+        ws,
+        cfg,
+        version,
+        benchmarks=list(cfg.eval.benchmarks),
+        backend=backend,
+        interrupt=interrupt,
+    )
     conn = connect(ws.db)
     try:
         emit(

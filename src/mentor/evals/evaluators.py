@@ -17,13 +17,13 @@ import math
 import re
 import string
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from mentor.data.packing import PaddedCollator
 from mentor.data.tokenize import labels_from_offsets
+from mentor.engine import Engine
 from mentor.errors import ConfigError
 from mentor.evals.tasks import Item, syllo_api
-from mentor.models.nll import row_nll
 
 
 class Evaluator:
@@ -37,12 +37,14 @@ class Evaluator:
 
     def compute(
         self,
-        engine: Any,
+        engine: Engine,
         items: list[Item],
         *,
+        adapter: str | None = None,
         batch_size: int = 8,
         progress: Callable[[int], None] | None = None,
     ) -> list[dict[str, float]]:
+        """Metrics of each item from the model under ``adapter`` (non-generative evaluators)."""
         raise NotImplementedError
 
 
@@ -122,15 +124,13 @@ class PerplexityEvaluator(Evaluator):
 
     def compute(
         self,
-        engine: Any,
+        engine: Engine,
         items: list[Item],
         *,
+        adapter: str | None = None,
         batch_size: int = 8,
         progress: Callable[[int], None] | None = None,
     ) -> list[dict[str, float]]:
-        model = getattr(engine, "model", None)
-        if model is None:
-            raise ConfigError("the perplexity evaluator needs an engine with a transformers model")
         tok, renderer = engine.tokenizer, engine.renderer
         encoded: list[tuple[list[int], list[int]]] = []
         for it in items:  # the training text and mask, never truncated
@@ -146,7 +146,7 @@ class PerplexityEvaluator(Evaluator):
             batch = collate(
                 [{"segments": [encoded[i]], "rows": (i,), "start": 0, "end": 0} for i in idx]
             )
-            sums, counts = row_nll(model, batch)
+            sums, counts = engine.nll(batch, adapter=adapter)
             for i, total, n in zip(idx, sums, counts, strict=True):
                 out[i] = {
                     "loss": total / n if n else float("nan"),

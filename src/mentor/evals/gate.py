@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mentor.evals.runner import LOWER_IS_BETTER
+from mentor.evals.results import LOWER_IS_BETTER
 from mentor.evals.stats import paired_test
 
 

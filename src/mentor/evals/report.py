@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mentor.evals.runner import LOWER_IS_BETTER, BenchResult, EvalResult
+from mentor.evals.results import LOWER_IS_BETTER, BenchResult, EvalResult
 from mentor.paths import Workspace, atomic_write_text
 
 HEADLINES = ("solved", "word_acc", "json_valid", "exact", "f1", "loss", "perplexity", "truncated")

@@ -2,17 +2,20 @@
 
 The one place that turns such a name into the directory loaded as the model and the adapter on
 top of it; evaluation, the CLI tester and the REST API all resolve through it.
+:func:`resolve_model` adds the content hashes evaluations are stored and paired under (a version
+and the PATH of the same weights are one model; the untrained baseline is known by its hash).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from mentor.config import Config
 from mentor.errors import ConfigError, ModelError, NotFoundError
-from mentor.models.loader import check_adapter_dir, check_model_dir, is_adapter_dir
+from mentor.models.loader import check_adapter_dir, check_model_dir, dir_hash, is_adapter_dir
 from mentor.paths import Workspace
 
 
@@ -111,3 +114,49 @@ def resolve(ws: Workspace, cfg: Config, ref: str, *, allow_paths: bool = True) -
         return from_version_dir(ws, cfg, path)
     check_model_dir(path)
     return ModelRef(str(path), path)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved reference with the hashes evaluations are keyed by."""
+
+    ref: str
+    base: Path  # the directory loaded as the model
+    adapter: Path | None
+    version: str | None  # ``vNNN`` (the short name) for versions
+    hash: str  # identifies base + adapter
+    baseline_hash: str  # hash of the workspace's untrained base model
+    is_base: bool  # this *is* the untrained baseline
+
+
+_HASHES: dict[tuple[str, tuple[tuple[str, int, float], ...]], str] = {}
+
+
+def model_dir_hash(path: Path) -> str:
+    """:func:`~mentor.models.loader.dir_hash`, cached per process while the directory's files
+    keep their names, sizes and mtimes (hashing a real model's weights takes seconds)."""
+    path = Path(path)
+    stats = tuple(
+        sorted((f.name, f.stat().st_size, f.stat().st_mtime) for f in path.iterdir() if f.is_file())
+    )
+    key = (str(path.resolve()), stats)
+    if key not in _HASHES:
+        _HASHES[key] = dir_hash(path)
+    return _HASHES[key]
+
+
+def resolve_model(ws: Workspace, cfg: Config, ref: str) -> ModelSpec:
+    """:func:`resolve` plus the hashes: of this model (base + adapter) and of the workspace's
+    untrained base, so a model that *is* the base is recognised whatever it was called."""
+    base = cfg.model_path(ws.home)
+    check_model_dir(base)
+    base_hash = model_dir_hash(base)
+    r = resolve(ws, cfg, ref)
+    if r.adapter is not None:
+        pair = f"{model_dir_hash(r.base)}+{model_dir_hash(r.adapter)}"
+        h = hashlib.sha256(pair.encode()).hexdigest()
+    else:
+        h = model_dir_hash(r.base)
+    version = r.version.split("_", 1)[0] if r.version else None
+    is_base = r.adapter is None and h == base_hash
+    return ModelSpec(ref, r.base, r.adapter, version, h, base_hash, is_base)

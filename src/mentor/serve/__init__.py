@@ -1,18 +1,6 @@
-"""The inference surface: REST API (FastAPI app factory) and the model pool behind it.
+"""The HTTP surface: the REST API (:func:`mentor.serve.app.create_app`) and the dashboard.
 
-``serve`` is a leaf: it imports the core (engine, models, store) and never the daemon or the CLI.
-FastAPI and uvicorn are imported only by :mod:`mentor.serve.app` and :mod:`mentor.serve.server`, so
-the CLI's ``generate``/``chat`` can use :mod:`mentor.serve.models` without loading them.
+``serve`` is a leaf: it imports the core (the engine and its model pool, store, monitor) and
+never the daemon or the CLI; nothing in the core imports it. FastAPI and uvicorn are imported only
+here, so the CLI's ``generate``/``chat`` ask :mod:`mentor.engine.pool` without loading them.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["create_app"]
-
-
-def create_app(*args: Any, **kwargs: Any) -> Any:
-    from mentor.serve.app import create_app as _create_app
-
-    return _create_app(*args, **kwargs)

@@ -1,10 +1,11 @@
 """Request batching: a queue and one worker thread that owns the models.
 
 Handlers submit jobs; the worker takes the first waiting job, gathers more for up to
-``serve.batch_wait_ms`` (or until ``serve.max_batch``), loads the adapters the batch names and
-calls ``engine.generate`` once per base model for the whole batch. Streams are generated one at a
-time by the same thread (the engine streams a single request), so only this thread ever loads,
-switches or evicts adapters.
+``serve.batch_wait_ms`` (or until ``serve.max_batch``) and hands the batch to the
+:class:`~mentor.engine.pool.ModelPool`, one engine call per base model. Streams are generated one
+at a time by the same thread (the engine streams a single request), so only this thread ever
+loads, switches or evicts adapters. It stays in ``serve``: it exists to gather concurrent HTTP
+requests; the CLI asks the pool directly.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mentor.engine import GenRequest, GenResult
-from mentor.serve.models import ModelPool, Resolved
+from mentor.engine.pool import ModelPool, Resolved
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,16 @@ class Batcher:
         return self.q.qsize() + self._busy
 
     # -- submission (any thread) ----------------------------------------------------------------
-    def submit(self, resolved: Resolved, request: GenRequest) -> Job:
-        job = Job(resolved, request)
-        self.pool.acquire(resolved)
-        self.q.put(job)
-        return job
-
-    def submit_stream(
-        self, resolved: Resolved, request: GenRequest, on_delta: Callable[[str], None]
+    def submit(
+        self,
+        resolved: Resolved,
+        request: GenRequest,
+        on_delta: Callable[[str], None] | None = None,
     ) -> Job:
+        """Queue one generation; with ``on_delta`` it is streamed (text deltas as they come).
+
+        The job holds its adapter from now until it is answered, so the pool never evicts it.
+        """
         job = Job(resolved, request, on_delta=on_delta)
         self.pool.acquire(resolved)
         self.q.put(job)
@@ -153,12 +154,7 @@ class Batcher:
         for jobs in by_base.values():
             t0 = time.perf_counter()
             try:
-                engine: Any = None
-                for j in jobs:  # load every adapter the group names (each may be new)
-                    engine = self.pool.prepare(j.resolved)
-                    j.request.adapter = j.resolved.key
-                engine = self.pool.engine(jobs[0].resolved.base)
-                results = engine.generate([j.request for j in jobs], batch_size=self.max_batch)
+                results = self.pool.generate([(j.resolved, j.request) for j in jobs])
             except BaseException as err:  # reported to every request of the group
                 log.warning("batch of %d failed: %s", len(jobs), err)
                 for j in jobs:

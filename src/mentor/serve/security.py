@@ -1,7 +1,9 @@
 """API keys and the bind rule: loopback by default; any other address needs a key.
 
 A key is a random bearer token; ``mentor.yaml`` keeps only its sha256 (``serve.api_keys``).
-Requests are checked with a constant-time comparison against every configured hash.
+Requests are checked with a constant-time comparison against every configured hash. No FastAPI
+here: the CLI checks the bind rule and makes keys without loading the server. The HTTP side of
+the check (bearer header, dashboard cookie, one 401) is :mod:`mentor.serve.auth`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def needs_key(cfg: Config) -> bool:
+    """The dashboard asks for a key only off loopback (the API whenever keys are configured)."""
+    return not is_loopback(cfg.serve.host)
+
+
 def check_bind(cfg: Config) -> None:
     """Refuse a non-loopback bind without an API key (one line, with the fix)."""
     host = cfg.serve.host
@@ -60,12 +67,3 @@ def key_ok(presented: str | None, hashes: list[str]) -> bool:
     for h in hashes:  # no early exit: the time does not depend on which hash matched
         ok |= hmac.compare_digest(digest, h.lower())
     return ok
-
-
-def bearer(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()

@@ -27,6 +27,19 @@ def connect(path: Path, *, migrate_schema: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def connect_readonly(path: Path, *, timeout: float = 5.0) -> sqlite3.Connection | None:
+    """A read-only connection for readers that never write (the API, the dashboard): no
+    migration, no lock taken for writing. None when ``state.db`` does not exist yet."""
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(
+        f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    return conn
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "

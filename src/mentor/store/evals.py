@@ -1,4 +1,4 @@
-"""Typed access to the ``evals`` and ``eval_items`` tables (and the ``kv`` key the gate reads).
+"""Typed access to the ``evals`` and ``eval_items`` tables.
 
 One ``evals`` row per (model, benchmark) evaluation; its items hold every output and score, so
 later comparisons pair by item id. ``metrics`` JSON also carries the grouping ``run`` id of a
@@ -66,6 +66,7 @@ def insert_eval(
     metrics: dict[str, Any] | None = None,
     path: str | None = None,
     items: list[ItemRow] | None = None,
+    created_at: float | None = None,
 ) -> int:
     """Insert an evaluation and its items in one transaction; returns the eval id."""
     with transaction(conn):
@@ -73,7 +74,7 @@ def insert_eval(
             "INSERT INTO evals (created_at, model_ref, model_hash, version, benchmark, bench_version, n,"
             " is_baseline, metrics, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                time.time(),
+                time.time() if created_at is None else created_at,
                 model_ref,
                 model_hash,
                 version,
@@ -202,13 +203,5 @@ def run_evals(conn: sqlite3.Connection, run: str) -> list[EvalRow]:
     return [_row(r) for r in rows]
 
 
-def kv_get(conn: sqlite3.Connection, key: str) -> str | None:
-    r = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-    return str(r["value"]) if r else None
-
-
-def kv_set(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
+def count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM evals").fetchone()[0])

@@ -45,14 +45,19 @@ def recent(
     *,
     kinds: list[str] | None = None,
     since: float | None = None,
+    version: str | None = None,
     limit: int = 100,
 ) -> list[Event]:
+    """Newest first; ``kinds``, ``since`` and ``version`` narrow the list."""
     sql = "SELECT * FROM events"
     where: list[str] = []
     args: list[Any] = []
     if kinds:
         where.append(f"kind IN ({','.join('?' * len(kinds))})")
         args += kinds
+    if version is not None:
+        where.append("version = ?")
+        args.append(version)
     if since is not None:
         where.append("ts >= ?")
         args.append(since)

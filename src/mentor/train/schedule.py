@@ -52,6 +52,3 @@ class LineageSchedule:
             else:
                 decay = 1.0 - (1 - floor) * (progress - start) / self.wsd_decay_fraction
         return warm * decay
-
-    def __call__(self, step: int) -> float:
-        return self.factor(step)

@@ -1,5 +1,10 @@
-"""The view-only web dashboard (pages + ``/api/dash`` JSON + its own static files)."""
+"""The view-only web dashboard: pages, ``/api/dash`` JSON and its own static files.
 
-from mentor.serve.dashboard.router import build_router, create_dashboard_app, mount_dashboard
+:mod:`~mentor.serve.dashboard.pages` (pages, static files, reports), :mod:`~.api` (the JSON
+endpoints), :mod:`~.data` (read-only views of the workspace, no HTTP), :mod:`~.deps` (workspace and
+key check of the routes), :mod:`~.app` (mount into an app, or the app of ``mentor dashboard``).
+"""
 
-__all__ = ["build_router", "create_dashboard_app", "mount_dashboard"]
+from mentor.serve.dashboard.app import create_dashboard_app, mount_dashboard
+
+__all__ = ["create_dashboard_app", "mount_dashboard"]

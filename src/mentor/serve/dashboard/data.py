@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mentor.monitor import alerts as alerts_mod
-from mentor.paths import Workspace
-from mentor.store import events
+from mentor.monitor.status import read_status
+from mentor.paths import RunFolder, Workspace
+from mentor.store import connect_readonly, events, jobs
+from mentor.store import evals as evals_store
+from mentor.store import versions as version_rows
 
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 MAX_POINTS = 2000
-FINAL_JOB_STATES = ("done", "failed", "skipped", "cancelled", "canceled", "completed")
 REPORT_SUFFIXES = {
     ".md": "text/markdown; charset=utf-8",
     ".html": "text/html; charset=utf-8",
@@ -29,28 +36,21 @@ REPORT_SUFFIXES = {
 }
 
 
-def _db(ws: Workspace) -> sqlite3.Connection | None:
-    """A read-only connection (None when there is no state.db yet)."""
-    if not ws.db.is_file():
-        return None
-    conn = sqlite3.connect(f"file:{ws.db}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
-
-
-def _table(conn: sqlite3.Connection, name: str) -> bool:
-    r = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
-    ).fetchone()
-    return r is not None
-
-
-def _loads(text: Any) -> Any:
+def _rows(ws: Workspace, query: Callable[[sqlite3.Connection], list[R]]) -> list[R]:
+    """``query`` on a read-only connection to state.db; no rows while there is no state.db
+    or it is not migrated yet (a missing table reads as empty, never as a server error)."""
+    conn = connect_readonly(ws.db)
+    if conn is None:
+        return []
     try:
-        return json.loads(text) if text else {}
-    except ValueError:
-        return {}
+        return query(conn)
+    except sqlite3.OperationalError as err:
+        if "no such table" not in str(err):
+            raise
+        log.warning("state.db is not migrated yet (%s)", err)
+        return []
+    finally:
+        conn.close()
 
 
 _JSONL_CACHE: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}
@@ -99,21 +99,22 @@ def _downsample(rows: list[dict[str, Any]], n: int = MAX_POINTS) -> list[dict[st
 # -- runs -------------------------------------------------------------------------------------
 def runs(ws: Workspace) -> list[dict[str, Any]]:
     """Run folders, newest activity first."""
-    out = []
+    out: list[dict[str, Any]] = []
     if not ws.runs.is_dir():
         return out
     for p in ws.runs.iterdir():
         if not p.is_dir() or p.name.startswith("."):
             continue
-        files = [p / "metrics.jsonl", p / "previews.jsonl", p / "meta.json", p]
+        run = RunFolder(p)
+        files = [run.metrics, run.previews, run.meta, p]
         mtime = max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
         out.append(
             {
                 "id": p.name,
                 "mtime": mtime,
-                "has_metrics": (p / "metrics.jsonl").is_file(),
-                "has_previews": (p / "previews.jsonl").is_file(),
-                "has_evolution": (p / "evolution").is_dir(),
+                "has_metrics": run.metrics.is_file(),
+                "has_previews": run.previews.is_file(),
+                "has_evolution": run.evolution.is_dir(),
             }
         )
     out.sort(key=lambda r: r["mtime"], reverse=True)
@@ -135,19 +136,6 @@ def run_dir(ws: Workspace, run: str | None, *, need: str | None = None) -> Path 
 
 
 # -- overview ---------------------------------------------------------------------------------
-def read_status(ws: Workspace) -> dict[str, Any]:
-    try:
-        from mentor.monitor.status import read_status as _read
-
-        return _read(ws)
-    except ImportError:  # pragma: no cover - the status module is part of the package
-        try:
-            data = json.loads(ws.status_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        return data if isinstance(data, dict) else {}
-
-
 def _ts(rec: dict[str, Any]) -> float | None:
     for k in ("ts", "time", "timestamp"):
         v = rec.get(k)
@@ -183,58 +171,35 @@ def eta(status: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def queue(ws: Workspace, limit: int = 20) -> list[dict[str, Any]]:
-    conn = _db(ws)
-    if conn is None:
-        return []
-    try:
-        if not _table(conn, "jobs"):
-            return []
-        marks = ",".join("?" * len(FINAL_JOB_STATES))
-        rows = conn.execute(
-            f"SELECT id, name, state, priority, attempts, rows_total, rows_done, created_at, "
-            f"started_at FROM jobs WHERE state NOT IN ({marks}) ORDER BY "
-            f"CASE state WHEN 'running' THEN 0 ELSE 1 END, priority DESC, id LIMIT ?",
-            (*FINAL_JOB_STATES, limit),
-        ).fetchall()
-        return [dict(r) for r in rows]
-    finally:
-        conn.close()
+    """Pending jobs in the order the daemon runs them (the same listing as `mentor queue list`)."""
+    keys = ("id", "name", "state", "priority", "attempts", "rows_total", "rows_done")
+    pending = _rows(ws, jobs.pending)
+    return [
+        {k: j.to_dict()[k] for k in (*keys, "created_at", "started_at")} for j in pending[:limit]
+    ]
 
 
 def recent_events(
     ws: Workspace, kinds: list[str] | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    conn = _db(ws)
-    if conn is None:
-        return []
-    try:
-        if not _table(conn, "events"):
-            return []
-        return [
-            {
-                "id": e.id,
-                "ts": e.ts,
-                "kind": e.kind,
-                "level": e.level,
-                "message": e.message,
-                "version": e.version,
-                "job_id": e.job_id,
-                "data": e.data,
-            }
-            for e in events.recent(conn, kinds=kinds, limit=limit)
-        ]
-    finally:
-        conn.close()
+    found = _rows(ws, lambda conn: events.recent(conn, kinds=kinds, limit=limit))
+    return [
+        {
+            "id": e.id,
+            "ts": e.ts,
+            "kind": e.kind,
+            "level": e.level,
+            "message": e.message,
+            "version": e.version,
+            "job_id": e.job_id,
+            "data": e.data,
+        }
+        for e in found
+    ]
 
 
 def active_alerts(ws: Workspace, within_s: float = 600.0) -> list[dict[str, Any]]:
-    conn = _db(ws)
-    if conn is None:
-        return []
-    try:
-        return alerts_mod.active(conn, within_s=within_s) if _table(conn, "events") else []
-    finally:
-        conn.close()
+    return _rows(ws, lambda conn: alerts_mod.active(conn, within_s=within_s))
 
 
 def system_cards(ws: Workspace, last: dict[str, Any] | None) -> dict[str, Any]:
@@ -257,7 +222,7 @@ def system_cards(ws: Workspace, last: dict[str, Any] | None) -> dict[str, Any]:
 def overview(ws: Workspace, run: str | None = None) -> dict[str, Any]:
     status = read_status(ws)
     rd = run_dir(ws, run, need="has_metrics")
-    records = read_jsonl(rd / "metrics.jsonl", 50) if rd else []
+    records = read_jsonl(RunFolder(rd).metrics, 50) if rd else []
     last = records[-1] if records else None
     return {
         "now": time.time(),
@@ -276,7 +241,7 @@ def metrics(ws: Workspace, run: str | None = None, since: int | None = None) -> 
     rd = run_dir(ws, run, need="has_metrics")
     if rd is None:
         return {"run": None, "records": []}
-    recs = read_jsonl(rd / "metrics.jsonl")
+    recs = read_jsonl(RunFolder(rd).metrics)
     if since is not None:
         recs = [r for r in recs if isinstance(r.get("step"), int | float) and r["step"] > since]
     return {"run": rd.name, "records": _downsample(recs)}
@@ -303,32 +268,22 @@ def _summary(p: dict[str, Any]) -> dict[str, Any]:
 
 def live(ws: Workspace, run: str | None = None) -> dict[str, Any]:
     rd = run_dir(ws, run, need="has_previews")
-    previews = read_jsonl(rd / "previews.jsonl") if rd else []
+    previews = read_jsonl(RunFolder(rd).previews) if rd else []
     previews.sort(key=lambda p: (p.get("step", 0), p.get("ts", 0)))
     latest = max(previews, key=lambda p: p.get("ts", 0)) if previews else None
-    conn = _db(ws)
     evals_recent: list[dict[str, Any]] = []
-    if conn is not None:
-        try:
-            if _table(conn, "evals"):
-                for r in conn.execute(
-                    "SELECT id, created_at, version, benchmark, n, is_baseline, metrics FROM evals "
-                    "ORDER BY id DESC LIMIT 10"
-                ):
-                    m = _loads(r["metrics"])
-                    evals_recent.append(
-                        {
-                            "id": r["id"],
-                            "created_at": r["created_at"],
-                            "version": r["version"],
-                            "benchmark": r["benchmark"],
-                            "n": r["n"],
-                            "is_baseline": bool(r["is_baseline"]),
-                            "headline": headline(m),
-                        }
-                    )
-        finally:
-            conn.close()
+    for r in _rows(ws, lambda conn: evals_store.recent(conn, limit=10)):
+        evals_recent.append(
+            {
+                "id": r.id,
+                "created_at": r.created_at,
+                "version": r.version,
+                "benchmark": r.benchmark,
+                "n": r.n,
+                "is_baseline": r.is_baseline,
+                "headline": headline(r.metrics),
+            }
+        )
     return {
         "run": rd.name if rd else None,
         "latest": latest,
@@ -343,7 +298,7 @@ _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
 
 
 def _snapshots(rd: Path) -> list[tuple[int, Path]]:
-    d = rd / "evolution"
+    d = RunFolder(rd).evolution
     if not d.is_dir():
         return []
     out = []
@@ -465,40 +420,29 @@ def headline(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def evals(ws: Workspace, limit: int = 500) -> dict[str, Any]:
-    conn = _db(ws)
-    if conn is None:
-        return {"benchmarks": []}
-    try:
-        if not _table(conn, "evals"):
-            return {"benchmarks": []}
-        rows = conn.execute(
-            "SELECT id, created_at, model_ref, version, benchmark, bench_version, n, is_baseline, "
-            "metrics FROM evals ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = _rows(ws, lambda conn: evals_store.recent(conn, limit=limit))
     by: dict[str, dict[str, Any]] = {}
     for r in reversed(rows):
-        m = _loads(r["metrics"])
+        m = r.metrics
         h = headline(m)
         b = by.setdefault(
-            r["benchmark"],
-            {"benchmark": r["benchmark"], "baseline": None, "history": [], "tiers": set()},
+            r.benchmark,
+            {"benchmark": r.benchmark, "baseline": None, "history": [], "tiers": set()},
         )
-        tiers = m.get("tiers") if isinstance(m.get("tiers"), dict) else {}
+        found = m.get("tiers")
+        tiers: dict[str, Any] = found if isinstance(found, dict) else {}
         point = {
-            "id": r["id"],
-            "created_at": r["created_at"],
-            "version": r["version"],
-            "model_ref": r["model_ref"],
-            "n": r["n"],
+            "id": r.id,
+            "created_at": r.created_at,
+            "version": r.version,
+            "model_ref": r.model_ref,
+            "n": r.n,
             "metric": h["metric"],
             "value": h["value"],
             "tiers": {t: headline(v)["value"] for t, v in tiers.items() if isinstance(v, dict)},
         }
         b["tiers"].update(point["tiers"])
-        if r["is_baseline"]:
+        if r.is_baseline:
             b["baseline"] = point
         else:
             b["history"].append(point)
@@ -510,21 +454,9 @@ def evals(ws: Workspace, limit: int = 500) -> dict[str, Any]:
 
 
 def versions(ws: Workspace) -> list[dict[str, Any]]:
-    conn = _db(ws)
-    if conn is None:
-        return []
-    try:
-        if not _table(conn, "versions"):
-            return []
-        rows = conn.execute("SELECT * FROM versions ORDER BY created_at DESC").fetchall()
-    finally:
-        conn.close()
-    out = []
-    for r in rows:
-        d = dict(r)
-        d["metrics"] = _loads(d.get("metrics"))
-        out.append(d)
-    return out
+    """Every version, newest first (deleted ones too, marked by their status)."""
+    rows = _rows(ws, lambda conn: version_rows.listing(conn, include_deleted=True))
+    return [v.to_dict() for v in reversed(rows)]
 
 
 def reports(ws: Workspace) -> dict[str, Path]:
@@ -545,7 +477,7 @@ def reports(ws: Workspace) -> dict[str, Path]:
 
 
 def report_list(ws: Workspace) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for name, p in reports(ws).items():
         st = p.stat()
         out.append({"name": name, "size": st.st_size, "mtime": st.st_mtime})
