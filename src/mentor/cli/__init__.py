@@ -21,6 +21,7 @@ from mentor.cli import backup as backup_cmd
 from mentor.cli import control as control_cmd
 from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
+from mentor.cli import demo as demo_cmd
 from mentor.cli import eval as eval_cmd
 from mentor.cli import model as model_cmd
 from mentor.cli import queue as queue_cmd
@@ -91,6 +92,7 @@ augment_cmd.register(app)
 model_cmd.register(app)
 analysis_cmd.register(app)
 tune_cmd.register(app)
+demo_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

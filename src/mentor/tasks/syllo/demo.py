@@ -34,6 +34,23 @@ CONFIG: list[str] = [
 ]
 
 
+# The workspace's daemon and evaluation for a demo: no suite benchmarks (the 150-word model knows
+# no other words; every version is scored on the demo's own held-out puzzles instead), a short
+# settle time for files the demo drops itself, no daily snapshot, a small disk guard.
+DAEMON_CONFIG: list[str] = [
+    "eval.benchmarks=[]",
+    "eval.quick_per_tier=0",
+    "eval.full_when_idle=false",
+    "daemon.settle_seconds=0.5",
+    "daemon.poll_seconds=0.5",
+    "daemon.backoff_seconds=0",
+    "daemon.snapshot_at=null",
+    "daemon.min_free_gib=0.5",
+]
+
+METRICS = ("solved", "word_acc", "json_valid")  # the summary's metrics, headline first
+
+
 def train_seed(seed: int, file_index: int) -> int:
     return TRAIN_SEED + 100 * seed + file_index
 
