@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from mentor import __version__
 from mentor.cli import analysis as analysis_cmd
+from mentor.cli import api_reference as api_reference_cmd
 from mentor.cli import augment as augment_cmd
 from mentor.cli import backup as backup_cmd
 from mentor.cli import control as control_cmd
@@ -93,6 +94,7 @@ model_cmd.register(app)
 analysis_cmd.register(app)
 tune_cmd.register(app)
 demo_cmd.register(app)
+api_reference_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
