@@ -44,10 +44,8 @@ def test_short_demo_leaves_every_artifact_and_the_stored_numbers(
 
     ws = Workspace(home)
     # two files trained by the daemon, one version each, evaluated and gated
-    assert [p.name for p in sorted(ws.done.glob("*.jsonl"))] == [
-        "syllo_demo_01.jsonl",
-        "syllo_demo_02.jsonl",
-    ]
+    done = sorted(ws.done.glob("*.jsonl"))  # <timestamp>_<name>
+    assert [p.name.split("_", 1)[1] for p in done] == ["syllo_demo_01.jsonl", "syllo_demo_02.jsonl"]
     conn = connect(ws.db)
     try:
         names = [v.name for v in store_versions.listing(conn)]

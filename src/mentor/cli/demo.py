@@ -17,7 +17,12 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
+def _short(x: float) -> str:
+    return f"{x:.2f}".removeprefix("0") if 0 <= x < 1 else f"{x:.2f}"
+
+
 def _cell(v: dict[str, Any], m: str) -> str:
+    """``0.48 [.35,.62] p=3e-06``: the value, its 95% interval, the paired p against base."""
     x = v["metrics"].get(m)
     if x is None:
         return ""
@@ -25,9 +30,9 @@ def _cell(v: dict[str, Any], m: str) -> str:
     p = v["p_value"].get(m)
     text = f"{x:.2f}"
     if ci:
-        text += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+        text += f" [{_short(ci[0])},{_short(ci[1])}]"
     if p is not None and v["gate"] != "base":
-        text += f" p={p:.2g}"
+        text += f" p={p:.1g}"
     return text
 
 
@@ -37,12 +42,11 @@ def _table(summary: dict[str, Any]) -> Any:
     from mentor.tasks.syllo.demo import METRICS
 
     t = Table(title=f"held-out demo puzzles (n={summary['heldout']}, never trained)")
-    for col in ("version", "file", "step", "gate", *METRICS):
-        t.add_column(col, justify="left" if col in ("version", "file", "gate") else "right")
+    for col in ("version", "step", "gate", *METRICS):
+        t.add_column(col, justify="left" if col in ("version", "gate") else "right", no_wrap=True)
     for v in summary["versions"]:
         t.add_row(
             v["version"],
-            v["file"] or "",
             "" if v["step"] is None else str(v["step"]),
             v["gate"],
             *(_cell(v, m) for m in METRICS),
