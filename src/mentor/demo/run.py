@@ -135,15 +135,26 @@ def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
     atomic_write_text(ws.config_file, config_mod.commented_yaml(cfg))
     data = ws.data / "demo"
     data.mkdir(parents=True, exist_ok=True)
-    pool = {"tier": settings.TIER, "vocab_size": settings.WORDS}
     per_file = max(1, opts.puzzles // opts.files)
     files = []
     for k in range(opts.files):
         f = data / f"syllo_demo_{k + 1:02d}.jsonl"
-        write_rows(f, generate(per_file, settings.train_seed(opts.seed, k), **pool))
+        rows = generate(
+            per_file,
+            settings.train_seed(opts.seed, k),
+            tier=settings.TIER,
+            vocab_size=settings.WORDS,
+        )
+        write_rows(f, rows)
         files.append(f)
     heldout = data / f"{HELDOUT_NAME}.jsonl"
-    rows = generate(opts.heldout, settings.heldout_seed(opts.seed), split="heldout", **pool)
+    rows = generate(
+        opts.heldout,
+        settings.heldout_seed(opts.seed),
+        tier=settings.TIER,
+        vocab_size=settings.WORDS,
+        split="heldout",
+    )
     write_rows(heldout, rows)
     say(
         f"data: {opts.files} files x {per_file} puzzles over {settings.WORDS} words, "
@@ -263,6 +274,16 @@ def gate_status(ws: Workspace, version: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the run
+def _ticker(
+    tick: Callable[[str, jobs.Job | None], None] | None, name: str
+) -> Callable[[jobs.Job | None], None]:
+    def one(job: jobs.Job | None) -> None:
+        if tick is not None:
+            tick(name, job)
+
+    return one
+
+
 def run_demo(
     opts: DemoOptions,
     *,
@@ -301,7 +322,7 @@ def run_demo(
                 break
             t0 = time.time()
             drop(ws, f)
-            job = wait_for_job(run, f.name, daemon, lambda j, n=f.name: tick and tick(n, j))
+            job = wait_for_job(run, f.name, daemon, _ticker(tick, f.name))
             run.train_seconds += time.time() - t0
             version = str(job.version)
             s = score(run, version, file=f.name, gate=gate_status(ws, version))

@@ -6,9 +6,11 @@ seconds, so its result repeats on a slower machine; only its duration changes.
 
 from __future__ import annotations
 
+from typing import Literal
+
 TIER = "easy"
 WORDS = 150  # the most frequent eligible words: a pool a 1M model learns in minutes
-MODEL_SIZE = "demo"  # models/tiny.py: the xs shape, tokenizer trained on this pool
+MODEL_SIZE: Literal["demo"] = "demo"  # models/tiny.py: the xs shape, tokenizer trained on this pool
 PUZZLES = 24_000  # training puzzles over all files
 FILES = 4  # dropped one after another; one optimizer and one schedule across them
 HELDOUT = 50  # held-out puzzles (new puzzles over the same words), evaluated after each file
