@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -274,6 +275,24 @@ def gate_status(ws: Workspace, version: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the run
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the daemon and the dashboard are stopped on the way out
+    (the daemon checkpoints) instead of being left running without the demo."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def _ticker(
     tick: Callable[[str, jobs.Job | None], None] | None, name: str
 ) -> Callable[[jobs.Job | None], None]:
@@ -299,6 +318,7 @@ def run_demo(
     ws = run.ws
     deadline = time.time() + opts.minutes * 60 if opts.minutes else None
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_exit_on_sigterm())
         daemon = stack.enter_context(child(mentor_cmd(ws, "daemon"), ws.logs / "demo-daemon.log"))
         if opts.dashboard:
             port = run.cfg.serve.port
