@@ -16,7 +16,7 @@ FILES = 4  # dropped one after another; one optimizer and one schedule across th
 HELDOUT = 50  # held-out puzzles (new puzzles over the same words), evaluated after each file
 TRAIN_SEED = 1000  # file k of demo seed s: TRAIN_SEED + 100 * s + k
 HELDOUT_SEED = 2000  # held-out set of demo seed s: HELDOUT_SEED + s
-TOKENS_PER_PUZZLE = 200  # p50 of a demo puzzle with the demo tokenizer (prompt + answer)
+TOKENS_PER_PUZZLE = 172  # p50 of a demo puzzle with the demo tokenizer (prompt 97 + answer 76)
 
 # The training overlay (``--set`` pairs) on top of mentor's defaults.
 CONFIG: list[str] = [
@@ -25,7 +25,7 @@ CONFIG: list[str] = [
     "training.warmup_steps=30",
     "training.schedule=cosine",
     f"training.horizon_tokens={PUZZLES * TOKENS_PER_PUZZLE}",
-    "training.batch_size=4",
+    "training.batch_size=1",  # one pack of 768 tokens (~4.4 puzzles) per step: runs A-C
     "training.grad_accum=1",
     "training.max_length=768",
     "training.save_steps=1000",
