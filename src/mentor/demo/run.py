@@ -131,13 +131,11 @@ def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
     else:
         model = opts.model.expanduser().resolve()
     ws = init_workspace(home, model=str(model), seed=opts.seed)
-    port = free_port()
-    cfg = config_mod.load(ws.config_file, demo_overrides(opts, port))
-    atomic_write_text(ws.config_file, config_mod.commented_yaml(cfg))
     data = ws.data / "demo"
     data.mkdir(parents=True, exist_ok=True)
     per_file = max(1, opts.puzzles // opts.files)
     files = []
+    first_rows: list[dict[str, Any]] = []
     for k in range(opts.files):
         f = data / f"syllo_demo_{k + 1:02d}.jsonl"
         rows = generate(
@@ -146,6 +144,7 @@ def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
             tier=settings.TIER,
             vocab_size=settings.WORDS,
         )
+        first_rows = first_rows or rows
         write_rows(f, rows)
         files.append(f)
     heldout = data / f"{HELDOUT_NAME}.jsonl"
@@ -161,7 +160,22 @@ def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
         f"data: {opts.files} files x {per_file} puzzles over {settings.WORDS} words, "
         f"{opts.heldout} held-out puzzles"
     )
+    cap = f"eval.max_new_tokens={answer_cap(model, [*rows, *first_rows])}"
+    cfg = config_mod.load(ws.config_file, [cap, *demo_overrides(opts, free_port())])
+    atomic_write_text(ws.config_file, config_mod.commented_yaml(cfg))
     return DemoRun(ws, cfg, opts, heldout, files)
+
+
+def answer_cap(model: Path, rows: list[dict[str, Any]]) -> int:
+    """A new-token cap that fits every demo answer with margin (``size_max_new_tokens``: +25%,
+    +32). Without it a SYLLO evaluation sizes its cap to the hard tier's longest answer (512
+    tokens here), and the untrained model, which never stops, generates all of them: the base
+    evaluations (the demo's and the daemon's baseline of each file) cost 3x more for nothing."""
+    from mentor.evals.tasks import size_max_new_tokens
+    from mentor.models.loader import load_tokenizer
+
+    goldens = [m["content"] for r in rows for m in r["messages"] if m["role"] == "assistant"]
+    return size_max_new_tokens(load_tokenizer(model), goldens)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
