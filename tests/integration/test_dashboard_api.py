@@ -213,6 +213,8 @@ def test_pages_and_assets(dash: tuple[TestClient, Workspace]) -> None:
         "/dashboard/",
         "/dashboard/live",
         "/dashboard/evolution",
+        "/dashboard/curve",
+        "/dashboard/compare",
         "/dashboard/evals",
         "/dashboard/versions",
         "/dashboard/reports",
@@ -316,7 +318,7 @@ def test_empty_workspace(workspace: Workspace) -> None:
 
 
 def test_jsonl_cache_reads_appends_and_rewrites(tmp_path: Path) -> None:
-    from mentor.serve.dashboard import data
+    from mentor.serve.dashboard.views import jsonl as data
 
     p = tmp_path / "m.jsonl"
     p.write_text('{"step": 1}\n{"step": 2}\n{"step": 3')
@@ -345,3 +347,36 @@ def test_a_nan_loss_reads_as_null_not_a_server_error(workspace: Workspace) -> No
     m = c.get("/api/dash/metrics")
     assert m.status_code == 200 and m.json()["records"][-1]["loss"] is None
     assert "NaN" not in m.text
+
+
+def test_eval_reports_two_folders_deep_are_listed_and_served(
+    dash: tuple[TestClient, Workspace], tmp_path: Path
+) -> None:
+    """``mentor eval`` writes ``reports/evals/<run>/report.{md,html,json}``; the Reports page
+    listed one folder deep only, so they were missing and their URLs 404."""
+    c, ws = dash
+    run = ws.reports / "evals" / "20260101-000000-eval"
+    run.mkdir(parents=True)
+    (run / "report.md").write_text("# Eval report\nsolved 0.4\n")
+    (run / "report.html").write_text("<html><body>eval</body></html>")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "leak.md").write_text("secret")
+    (ws.reports / "evals" / "linked").symlink_to(outside, target_is_directory=True)
+    names = {r["name"] for r in c.get("/api/dash/reports").json()["reports"]}
+    assert {
+        "evals/20260101-000000-eval/report.md",
+        "evals/20260101-000000-eval/report.html",
+    } <= names
+    assert not any("leak" in n for n in names)
+    r = c.get("/dashboard/reports/evals/20260101-000000-eval/report.md")
+    assert r.status_code == 200 and "Eval report" in r.text
+    for bad in (
+        "/dashboard/reports/evals/linked/leak.md",
+        "/dashboard/reports/evals/20260101-000000-eval/../../../mentor.yaml",
+        "/dashboard/reports/evals/%2e%2e/%2e%2e/mentor.yaml",
+        "/dashboard/reports/evals/20260101-000000-eval/..%2f..%2f..%2fstate.db",
+    ):
+        got = c.get(bad)
+        assert got.status_code == 404, bad
+        assert "secret" not in got.text

@@ -236,11 +236,11 @@ def test_adapter_switch_and_hot_reload(workspace, tiny_model_dir, hold):
         base = _ask(c, "base")
         a1 = _ask(c, "v001")
         a2 = _ask(c, "v002")
-        assert a1["model"] == v1 and a2["model"] == v2
+        assert a1["model"] == "v001" and a2["model"] == "v002"  # canonical ids
         assert len({base["text"], a1["text"], a2["text"]}) == 3, (base, a1, a2)
         assert _ask(c)["text"] == a1["text"]  # serving (default) is v001
         assert _ask(c, "base")["text"] == base["text"]  # the base is untouched by adapters
-        assert sorted(st.pool.loaded()) == [v1, v2]
+        assert sorted(st.pool.loaded()) == ["v001", "v002"]
 
         # hold the next generation until released
         with hold(st.pool.engines[st.pool.base], "generate") as held:
@@ -250,24 +250,24 @@ def test_adapter_switch_and_hot_reload(workspace, tiny_model_dir, hold):
             held.wait_entered()
             set_serving(workspace, v2)  # the daemon promotes while a request is in flight
             deadline = time.monotonic() + 10
-            while c.get("/health").json()["serving_version"] != v2:
+            while c.get("/health").json()["serving_version"] != "v002":
                 assert time.monotonic() < deadline, "promotion not picked up"
                 time.sleep(0.05)
             held.release()
             t.join(60)
-        assert result["model"] == v1 and result["text"] == a1["text"]  # finished on the old one
+        assert result["model"] == "v001" and result["text"] == a1["text"]  # finished on the old one
         after = _ask(c)
-        assert after["model"] == v2 and after["text"] == a2["text"]  # next one on the new one
+        assert after["model"] == "v002" and after["text"] == a2["text"]  # next one on the new one
         assert f'mentor_serve_serving_version{{version="{v2}"}} 1.0' in c.get("/metrics").text
 
         # a third version with a pool of 2: the least recently used idle adapter goes
         add_version(workspace, tiny_model_dir, "v003_20260103T000000_third", seed=3)
         a3 = _ask(c, "v003")
         assert a3["text"] not in (a1["text"], a2["text"])
-        assert len(st.pool.loaded()) == 2 and "v003_20260103T000000_third" in st.pool.loaded()
+        assert len(st.pool.loaded()) == 2 and "v003" in st.pool.loaded()
         assert _ask(c, "v001")["text"] == a1["text"]  # reloaded after eviction, same answer
         models = {m["id"]: m for m in c.get("/v1/models").json()["data"]}
-        assert models["serving"]["version"] == v2 and v1 in models
+        assert models["serving"]["version"] == "v002" and models["v001"]["aliases"] == [v1]
 
 
 def test_current_adapter(workspace, tiny_model_dir):

@@ -4,16 +4,9 @@ webhook message)."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
-
-def fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
+from mentor.evals.report import fmt
 
 
 def signed(v: float | None) -> str:

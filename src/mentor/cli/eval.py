@@ -152,6 +152,7 @@ def test_model(
 ) -> None:
     """Talk to a model through the same template and engine as training and the API."""
     from mentor.engine import GenRequest, build_engine
+    from mentor.errors import MentorError
     from mentor.models.refs import resolve_model
 
     st = state(ctx)
@@ -160,10 +161,12 @@ def test_model(
     spec = resolve_model(ws, cfg, model or _default_model(ws))
     engine = build_engine(spec.base, adapter=spec.adapter, cfg=cfg)
 
+    from mentor.cli.serve import fitted_limit
+
     def answer(messages: list[dict[str, str]]) -> str:
-        req = GenRequest(
-            engine.renderer.prompt(messages), max_new_tokens=max_new_tokens, temperature=temperature
-        )
+        prompt_text = engine.renderer.prompt(messages)
+        limit = fitted_limit(engine, prompt_text, max_new_tokens, spec.base, "--prompt: ")
+        req = GenRequest(prompt_text, max_new_tokens=limit, temperature=temperature)
         text = ""
         for delta in engine.stream(req):
             text += delta
@@ -187,7 +190,13 @@ def test_model(
             history = []
             continue
         history.append({"role": "user", "content": line})
-        history.append({"role": "assistant", "content": answer(history)})
+        try:
+            history.append({"role": "assistant", "content": answer(history)})
+        except MentorError as err:  # the conversation outgrew the context: say so, keep going
+            history.pop()
+            console.print(
+                f"[red]error:[/] {err} (/reset starts a new conversation)", highlight=False
+            )
 
 
 def _accuracy(ws: Any, n: int = 20) -> dict[str, Any]:

@@ -145,6 +145,18 @@ def _load(ctx: typer.Context, model: str, overrides: list[str] | None) -> tuple[
     return cfg, resolver, pool, resolved
 
 
+def fitted_limit(engine: Any, prompt: str, limit: int, base: Path, where: str = "") -> int:
+    """``limit`` clipped to the room the model's context leaves after ``prompt`` (the API's
+    rule); a prompt that fills the context is one error line naming it."""
+    from mentor.engine.pool import PromptTooLong, context_length, fit_context
+
+    n = len(engine.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    try:
+        return fit_context(n, limit, context_length(base))
+    except PromptTooLong as err:
+        raise PromptTooLong(f"{where}{err.message}", hint=err.hint) from None
+
+
 def generate(
     ctx: typer.Context,
     model: ModelOption = "serving",
@@ -173,16 +185,19 @@ def generate(
     cfg, _, pool, resolved = _load(ctx, model, overrides)
     engine = pool.prepare(resolved)
     limit = max_tokens or cfg.serve.default_max_tokens
-    reqs = [
-        GenRequest(
-            engine.renderer.prompt(p),
-            max_new_tokens=limit,
-            temperature=temperature,
-            top_p=top_p,
-            adapter=resolved.key,
+    reqs = []
+    for i, p in enumerate(prompts, start=1):
+        text = engine.renderer.prompt(p)
+        where = f"{file}: prompt {i}: " if file is not None else "--prompt: "
+        reqs.append(
+            GenRequest(
+                text,
+                max_new_tokens=fitted_limit(engine, text, limit, resolved.base, where),
+                temperature=temperature,
+                top_p=top_p,
+                adapter=resolved.key,
+            )
         )
-        for p in prompts
-    ]
     if stream:
         for delta in engine.stream(reqs[0]):
             out.print(delta, end="", highlight=False, markup=False, soft_wrap=True)

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from mentor.cli.common import JsonOption, out, print_json, progress_bar
+from mentor.data.jsonl import read_objects
 from mentor.errors import DataError, MentorError
 
 syllo_app = typer.Typer(help="SYLLO puzzles: generate, check and score.", no_args_is_help=True)
@@ -20,26 +21,6 @@ bench_app = typer.Typer(help="The SYLLO benchmark suite.", no_args_is_help=True)
 def register(app: typer.Typer) -> None:
     app.add_typer(syllo_app, name="syllo")
     app.add_typer(bench_app, name="bench")
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file", hint="check the path")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as err:
-                raise DataError(
-                    f"{path}:{n}: not valid JSON ({err.msg})", hint="one JSON object per line"
-                ) from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{n}: not a JSON object", hint="one JSON object per line")
-            rows.append((n, obj))
-    return rows
 
 
 @syllo_app.command("generate")
@@ -110,7 +91,7 @@ def check_rows(path: Path) -> tuple[int, list[str]]:
     from mentor.tasks.syllo.score import score
 
     problems: list[str] = []
-    rows = _read_jsonl(path)
+    rows = read_objects(path)
     for n, row in rows:
         where = f"{path}:{n}"
         try:
@@ -163,8 +144,8 @@ def score_files(data: Path, pred: Path) -> dict[str, Any]:
     from mentor.tasks.syllo.bench import row_golden, row_prompt
     from mentor.tasks.syllo.score import score
 
-    rows = _read_jsonl(data)
-    preds = _read_jsonl(pred)
+    rows = read_objects(data)
+    preds = read_objects(pred)
     if len(preds) != len(rows):
         raise DataError(
             f"{pred}: {len(preds)} predictions for {len(rows)} rows in {data}",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.config import AUGMENT_OPS, AugmentConfig, Config
+from mentor.data.jsonl import read_objects
 from mentor.errors import ConfigError, DataError
 from mentor.paths import atomic_write_text
 from mentor.tasks.syllo.augment import (
@@ -265,26 +266,6 @@ def augment_rows(
     return out, rep
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Every JSON object of a JSONL file; a bad line is an error naming ``file:line``."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file", hint="check the path")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as err:
-            raise DataError(
-                f"{path}:{n}: not valid JSON ({err})", hint="one JSON object per line"
-            ) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{n}: not a JSON object", hint="one JSON object per line")
-        rows.append(obj)
-    return rows
-
-
 def augment_file(
     src: Path,
     dst: Path,
@@ -298,7 +279,7 @@ def augment_file(
     if Path(src).resolve() == Path(dst).resolve():
         raise DataError(f"{dst}: the output would overwrite the input", hint="choose another --out")
     t0 = time.perf_counter()
-    rows = read_rows(Path(src))
+    rows = [obj for _, obj in read_objects(Path(src))]
     report = AugmentReport(src=str(src), dst=str(dst), seed=aug_cfg.seed, factor=aug_cfg.factor)
     out, report = augment_rows(
         rows, aug_cfg, prompts=load_system_prompts(aug_cfg, home), report=report, progress=progress

@@ -8,7 +8,16 @@ Names a client may use: ``base``, ``current`` (the live lineage's adapter), ``se
 version the daemon promoted, kv ``serving_version`` in state.db; the base until one is) and
 ``vNNN`` or a full version directory name. Nothing a client sends names a file: a name that looks
 like a path is refused, and a version name only ever resolves to a directory inside
-``versions/``. The CLI (a local user) may also pass a directory path (``allow_paths=True``).
+``versions/``; a refusal never echoes a server path. The CLI (a local user) may also pass a
+directory path (``allow_paths=True``) and sees the full error.
+
+A version has one canonical id, ``vNNN`` (what responses, ``/v1/models`` and :meth:`ModelPool.
+loaded` report); its directory name ``vNNN_<stamp>_<desc>`` is an alias that resolves to the same
+:class:`Resolved` and so to the same pool entry.
+
+:func:`fit_context` is the context-length rule of every caller (API and CLI): a prompt that
+leaves no room in the model's context (``max_position_embeddings``) is refused, and the new-token
+limit is clipped to what is left, so generation stops there with ``finish_reason: length``.
 
 The :class:`ModelPool` holds one base model in memory with an LRU of PEFT adapters on top of it,
 each loaded under its own immutable name (the version directory name, or ``current@<stamp>``), so
@@ -19,20 +28,24 @@ thread touches it (``prepare``/``generate``); reference counts (``acquire``/``re
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import json
 import logging
 import re
 import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from mentor.config import Config
 from mentor.engine import build_engine
 from mentor.engine.base import BASE_ADAPTER, Engine, GenRequest, GenResult
-from mentor.errors import ConfigError
+from mentor.errors import ConfigError, DataError, MentorError, ModelError, NotFoundError
 from mentor.models import refs
 from mentor.paths import Workspace
 from mentor.store import connect_readonly, kv
@@ -41,6 +54,53 @@ from mentor.store.kv import Key
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_VERSION = re.compile(r"^(v\d+)(?:_|$)")
+
+
+def canonical(name: str) -> str:
+    """The canonical id of a version directory name (``v001_<stamp>_<desc>`` -> ``v001``);
+    any other name as is."""
+    m = _VERSION.match(name)
+    return m.group(1) if m else name
+
+
+class PromptTooLong(DataError):
+    """The prompt alone fills the model's context: nothing can be generated."""
+
+
+def context_length(model_dir: Path) -> int | None:
+    """``max_position_embeddings`` of the model in ``model_dir`` (its ``config.json``)."""
+    return _context_length(str(model_dir))
+
+
+@functools.lru_cache(maxsize=32)
+def _context_length(model_dir: str) -> int | None:
+    try:
+        conf = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        v = conf.get(key) if isinstance(conf, dict) else None
+        if isinstance(v, int) and v > 0:
+            return v
+    text = conf.get("text_config") if isinstance(conf, dict) else None
+    if isinstance(text, dict) and isinstance(text.get("max_position_embeddings"), int):
+        return int(text["max_position_embeddings"])
+    return None
+
+
+def fit_context(prompt_tokens: int, max_new: int, context: int | None) -> int:
+    """``max_new`` clipped so that prompt + new tokens fit in ``context``; raises
+    :class:`PromptTooLong` when the prompt leaves no room (no context known: as asked)."""
+    if context is None:
+        return max_new
+    if prompt_tokens >= context:
+        raise PromptTooLong(
+            f"the prompt is {prompt_tokens} tokens; the model's context is {context} tokens "
+            "(max_position_embeddings), leaving no room to generate",
+            hint="shorten the prompt",
+        )
+    return min(max_new, context - prompt_tokens)
 
 
 @dataclass(frozen=True)
@@ -113,9 +173,10 @@ class Resolver:
         return refs.version_dir(self.ws, name)
 
     def _resolved(self, r: refs.ModelRef, key: str | None = None) -> Resolved:
+        name = canonical(r.version) if r.version else r.name
         if r.adapter is None:
-            return Resolved(r.name, r.base)
-        return Resolved(r.name, r.base, r.adapter, key=key or r.name)
+            return Resolved(name, r.base)
+        return Resolved(name, r.base, r.adapter, key=key or r.version or r.name)
 
     def from_version_dir(self, vdir: Path) -> Resolved:
         return self._resolved(refs.from_version_dir(self.ws, self.cfg, vdir))
@@ -131,7 +192,30 @@ class Resolver:
         return self.serving.get()
 
     def resolve(self, name: str | None, *, allow_paths: bool = False) -> Resolved:
+        """The weights ``name`` means. For a request (``allow_paths=False``) a refusal names the
+        model, never a directory of the server (the full error goes to the log)."""
         name = (name or "serving").strip()
+        if allow_paths:
+            return self._resolve(name, allow_paths=True)
+        try:
+            return self._resolve(name, allow_paths=False)
+        except ConfigError:
+            raise  # says only what the client sent
+        except NotFoundError as err:
+            if "/" not in str(err) and "\\" not in str(err):
+                raise  # names no directory (an ambiguous vNNN lists folder names only)
+            log.info("model %r: %s", name, err)
+            what = "nothing trained yet" if name == "current" else "no such model or version"
+            raise NotFoundError(
+                f"model {name!r}: {what}", hint="GET /v1/models lists them"
+            ) from None
+        except MentorError as err:
+            log.warning("model %r does not load: %s", name, err)
+            raise ModelError(
+                f"model {name!r}: its files do not load (see the server log)"
+            ) from None
+
+    def _resolve(self, name: str, *, allow_paths: bool) -> Resolved:
         if name == "base":
             return Resolved("base", self.base)
         if name == "current":
@@ -160,10 +244,11 @@ class Resolver:
         return self._resolved(r, key)
 
     def versions(self) -> list[str]:
+        """Version directory names (``vNNN_<stamp>_<desc>``), oldest first."""
         root = self.ws.versions
         if not root.is_dir():
             return []
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and re.match(r"^v\d+", p.name))
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and _VERSION.match(p.name))
 
 
 class ModelPool:
@@ -173,7 +258,7 @@ class ModelPool:
         self.cfg = cfg
         self.base = base
         self.engines: OrderedDict[Path, Engine] = OrderedDict()
-        self.adapters: OrderedDict[tuple[Path, str], Path] = OrderedDict()
+        self.adapters: OrderedDict[tuple[Path, str], Resolved] = OrderedDict()
         self.capacity = cfg.serve.adapter_pool
         self._held: Counter[tuple[Path, str]] = Counter()
         self._lock = threading.Lock()
@@ -191,8 +276,13 @@ class ModelPool:
                 del self._held[k]
 
     def loaded(self) -> list[str]:
+        """Canonical ids (``vNNN``, ``current@<stamp>``) of the adapters in memory, LRU first."""
         with self._lock:
-            return [name for _, name in self.adapters]
+            return [r.name for r in self.adapters.values()]
+
+    def context_length(self, r: Resolved) -> int | None:
+        """The context of the model ``r`` runs on (its base's ``max_position_embeddings``)."""
+        return context_length(r.base)
 
     # -- loading (one thread) ---------------------------------------------------------------
     def engine(self, base: Path) -> Engine:
@@ -224,7 +314,7 @@ class ModelPool:
         log.info("loading adapter %s from %s", r.key, r.adapter)
         engine.load_adapter(r.key, r.adapter)
         with self._lock:
-            self.adapters[k] = r.adapter
+            self.adapters[k] = r
         return engine
 
     def _evict(self, *, keep: tuple[Path, str], limit: int) -> None:
@@ -244,16 +334,21 @@ class ModelPool:
                     engine.unload_adapter(k[1])
                 log.info("evicted adapter %s", k[1])
 
-    def generate(self, batch: list[tuple[Resolved, GenRequest]]) -> list[GenResult]:
+    def generate(
+        self, batch: list[tuple[Resolved, GenRequest]], seeds: list[int | None] | None = None
+    ) -> list[GenResult]:
         """One engine call for a batch on one base model, each request on its own adapter.
 
         Every adapter the batch names is loaded first and held until the call returns, so
         loading a later one never evicts an earlier one (the pool goes over capacity instead);
-        results come back in request order.
+        results come back in request order. A sampled request with its own seed runs alone,
+        seeded: its text then depends on the seed and the request only, never on what else
+        was batched with it.
         """
         bases = {r.base for r, _ in batch}
         if len(bases) != 1:
             raise ValueError(f"a batch runs on one base model, not {len(bases)}")
+        seeds = seeds or [None] * len(batch)
         for r, _ in batch:
             self.acquire(r)
         try:
@@ -261,8 +356,20 @@ class ModelPool:
                 self.prepare(r)
                 request.adapter = r.key
             engine = self.engine(bases.pop())
-            requests = [request for _, request in batch]
-            return list(engine.generate(requests, batch_size=self.cfg.serve.max_batch))
+            results: list[GenResult | None] = [None] * len(batch)
+            shared = [i for i, (_, q) in enumerate(batch) if seeds[i] is None or q.temperature <= 0]
+            if shared:
+                out = engine.generate(
+                    [batch[i][1] for i in shared], batch_size=self.cfg.serve.max_batch
+                )
+                for i, res in zip(shared, out, strict=True):
+                    results[i] = res
+            for i, seed in enumerate(seeds):
+                if results[i] is None:
+                    assert seed is not None
+                    with seeded(engine, seed):
+                        results[i] = engine.generate([batch[i][1]], batch_size=1)[0]
+            return [r for r in results if r is not None]
         finally:
             for r, _ in batch:
                 self.release(r)
@@ -270,3 +377,18 @@ class ModelPool:
     def start(self) -> Engine:
         """Load the base model now; returns its engine (its renderer templates every prompt)."""
         return self.engine(self.base)
+
+
+@contextlib.contextmanager
+def seeded(engine: Engine, seed: int | None) -> Iterator[None]:
+    """The engine's sampling seed set to ``seed`` for the calls inside (the batch worker is the
+    only thread that generates, so nothing else sees it); as it was when ``seed`` is None."""
+    if seed is None or not hasattr(engine, "seed"):
+        yield
+        return
+    before = getattr(engine, "seed")  # noqa: B009 (not in the Engine protocol)
+    setattr(engine, "seed", seed)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(engine, "seed", before)  # noqa: B010

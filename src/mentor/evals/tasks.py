@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mentor.data.chat import Message, messages_from_row
+from mentor.data.jsonl import read_objects
 from mentor.errors import DataError
 
 SYLLO_PREFIX = "SYLLO Puzzle"
@@ -122,19 +123,9 @@ def rows_sha(rows: list[dict[str, Any]]) -> str:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+    rows = [obj for _, obj in read_objects(path)]
     if not rows:
-        raise DataError(f"{path}: no rows")
+        raise DataError(f"{path}: no rows", hint="one JSON object per line")
     return rows
 
 

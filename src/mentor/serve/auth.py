@@ -22,10 +22,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mentor.serve.errors import ApiError
-from mentor.serve.security import key_ok
+from mentor.serve.security import cookie_ok, cookie_value, hash_key, key_ok
 
-#: The dashboard's cookie (HttpOnly, SameSite=Strict), set from a page's ``?key=``.
-COOKIE = "mentor_dash_key"
+#: The dashboard's cookie (HttpOnly, SameSite=Strict), set from a page's ``?key=``; it holds a
+#: keyed hash of the key (:func:`mentor.serve.security.cookie_value`), never the key.
+COOKIE = "mentor_dash_session"
 
 BEARER = HTTPBearer(
     auto_error=False,
@@ -49,25 +50,37 @@ class KeyCheck:
     """Whether a request may pass; :meth:`require` is the dependency of a protected route."""
 
     def __init__(
-        self, hashes: list[str], *, needed: bool, cookie: bool = False, query: bool = False
+        self,
+        hashes: list[str],
+        *,
+        needed: bool,
+        cookie_secret: bytes | None = None,
+        query: bool = False,
     ) -> None:
         self.hashes = list(hashes)
         self.needed = needed
-        self.cookie = cookie  # accept the dashboard's cookie
+        self.cookie_secret = cookie_secret  # accept the dashboard's cookie, keyed by this
         self.query = query  # accept ?key= (dashboard pages only)
 
     def valid(self, key: str | None) -> bool:
         return key_ok(key, self.hashes)
 
+    def cookie_for(self, key: str) -> str:
+        """The cookie value that stands for a valid ``key``."""
+        assert self.cookie_secret is not None
+        return cookie_value(self.cookie_secret, hash_key(key))
+
     def authorized(self, request: Request, creds: HTTPAuthorizationCredentials | None) -> bool:
         if not self.needed:
             return True
         shown = [creds.credentials if creds is not None else None]
-        if self.cookie:
-            shown.append(request.cookies.get(COOKIE))
         if self.query:
             shown.append(request.query_params.get("key"))
-        return any(self.valid(k) for k in shown)
+        if any(self.valid(k) for k in shown):
+            return True
+        return self.cookie_secret is not None and cookie_ok(
+            request.cookies.get(COOKIE), self.cookie_secret, self.hashes
+        )
 
     async def require(self, request: Request, creds: Bearer) -> None:
         """The dependency of a protected route: pass, or the one 401."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.engine import GenRequest, GenResult
-from mentor.engine.pool import ModelPool, Resolved
+from mentor.engine.pool import ModelPool, Resolved, seeded
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class Job:
     request: GenRequest
     future: Future[GenResult] = field(default_factory=Future)
     on_delta: Callable[[str], None] | None = None  # set for streams
+    seed: int | None = None  # a sampled request's own seed (run alone, reproducible)
     cancelled: threading.Event = field(default_factory=threading.Event)
     enqueued: float = field(default_factory=time.perf_counter)
 
@@ -84,12 +85,14 @@ class Batcher:
         resolved: Resolved,
         request: GenRequest,
         on_delta: Callable[[str], None] | None = None,
+        *,
+        seed: int | None = None,
     ) -> Job:
         """Queue one generation; with ``on_delta`` it is streamed (text deltas as they come).
 
         The job holds its adapter from now until it is answered, so the pool never evicts it.
         """
-        job = Job(resolved, request, on_delta=on_delta)
+        job = Job(resolved, request, on_delta=on_delta, seed=seed)
         self.pool.acquire(resolved)
         self.q.put(job)
         return job
@@ -154,7 +157,9 @@ class Batcher:
         for jobs in by_base.values():
             t0 = time.perf_counter()
             try:
-                results = self.pool.generate([(j.resolved, j.request) for j in jobs])
+                results = self.pool.generate(
+                    [(j.resolved, j.request) for j in jobs], [j.seed for j in jobs]
+                )
             except BaseException as err:  # reported to every request of the group
                 log.warning("batch of %d failed: %s", len(jobs), err)
                 for j in jobs:
@@ -176,17 +181,18 @@ class Batcher:
             engine = self.pool.prepare(job.resolved)
             job.request.adapter = job.resolved.key
             parts: list[str] = []
-            gen = engine.stream(job.request)
-            try:
-                for delta in gen:
-                    parts.append(delta)
-                    job.on_delta(delta)
-                    if job.cancelled.is_set():
-                        break
-            finally:
-                close = getattr(gen, "close", None)
-                if close is not None:
-                    close()
+            with seeded(engine, job.seed):
+                gen = engine.stream(job.request)
+                try:
+                    for delta in gen:
+                        parts.append(delta)
+                        job.on_delta(delta)
+                        if job.cancelled.is_set():
+                            break
+                finally:
+                    close = getattr(gen, "close", None)
+                    if close is not None:
+                        close()
             text = "".join(parts)
             tok = engine.tokenizer
             prompt_tokens = len(tok(job.request.prompt, add_special_tokens=False)["input_ids"])

@@ -1,8 +1,8 @@
 """From a parsed request to an answer: limits, the batch worker, server-sent events.
 
-Shared by ``/generate`` and the OpenAI routes: the stop and ``max_tokens`` rules, awaiting a job
-of the :class:`~mentor.serve.batcher.Batcher` (a client that goes away cancels it), and a stream
-of text deltas as server-sent events (``data: {chunk}`` ... ``data: [DONE]``).
+Shared by ``/generate`` and the OpenAI routes: the stop, ``max_tokens`` and context-length rules,
+awaiting a job of the :class:`~mentor.serve.batcher.Batcher` (a client that goes away cancels it),
+and a stream of text deltas as server-sent events (``data: {chunk}`` ... ``data: [DONE]``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mentor.config import Config
 from mentor.engine.base import GenRequest, GenResult
-from mentor.engine.pool import Resolved
+from mentor.engine.pool import PromptTooLong, Resolved, fit_context
 from mentor.errors import MentorError
 from mentor.serve.errors import ApiError, error_body
 from mentor.serve.schemas import MAX_STOP_CHARS, MAX_STOPS, FinishReason, Stop, Usage
@@ -58,6 +58,21 @@ def max_tokens(cfg: Config, *values: int | None) -> int:
     return asked
 
 
+def fit(st: ServeState, resolved: Resolved, req: GenRequest) -> GenRequest:
+    """``req`` made to fit the model's context: a prompt that fills it is a 400
+    (``context_length_exceeded``, as OpenAI and vLLM answer); otherwise ``max_new_tokens`` is
+    clipped to the room left, and a generation that reaches it ends with ``finish_reason:
+    "length"``."""
+    prompt_tokens = st.count_tokens(req.prompt)
+    try:
+        req.max_new_tokens = fit_context(
+            prompt_tokens, req.max_new_tokens, st.pool.context_length(resolved)
+        )
+    except PromptTooLong as err:
+        raise ApiError(400, str(err), code="context_length_exceeded") from None
+    return req
+
+
 def finish_reason(res: GenResult) -> FinishReason:
     return cast(FinishReason, res.finish_reason)
 
@@ -70,9 +85,11 @@ def usage(res: GenResult) -> Usage:
     )
 
 
-async def complete(st: ServeState, resolved: Resolved, req: GenRequest) -> GenResult:
+async def complete(
+    st: ServeState, resolved: Resolved, req: GenRequest, seed: int | None = None
+) -> GenResult:
     """The answer of the batch worker; a cancelled request (client gone) cancels its job."""
-    job = st.batcher.submit(resolved, req)
+    job = st.batcher.submit(resolved, req, seed=seed)
     try:
         return await asyncio.wrap_future(job.future)
     except asyncio.CancelledError:
@@ -89,7 +106,11 @@ def _sse(obj: BaseModel | dict[str, Any]) -> bytes:
 
 
 def stream(
-    st: ServeState, resolved: Resolved, req: GenRequest, chunk: ChunkMaker
+    st: ServeState,
+    resolved: Resolved,
+    req: GenRequest,
+    chunk: ChunkMaker,
+    seed: int | None = None,
 ) -> StreamingResponse:
     """Server-sent events: an opening chunk, one per text delta, a closing one, ``[DONE]``.
 
@@ -101,7 +122,7 @@ def stream(
     def on_delta(delta: str) -> None:
         loop.call_soon_threadsafe(q.put_nowait, delta)
 
-    job = st.batcher.submit(resolved, req, on_delta)
+    job = st.batcher.submit(resolved, req, on_delta, seed=seed)
     job.future.add_done_callback(lambda _f: loop.call_soon_threadsafe(q.put_nowait, _END))
 
     async def events() -> AsyncIterator[bytes]:

@@ -28,6 +28,7 @@ class GenerateBody(Body):
     stop: Stop = None
     model: str = Field("serving", max_length=200, description="base, current, serving or vNNN.")
     raw: bool = Field(False, description="Send the prompt as is, without the chat template.")
+    seed: int | None = Field(None, description="Sampling seed: same seed and settings, same text.")
 
 
 class TextPart(Body):
@@ -54,14 +55,24 @@ class OpenAIBody(Body):
     stop: Stop = None
     n: int = Field(1, ge=1)
     stream: bool = False
+    seed: int | None = Field(
+        None,
+        description="Sampling seed (temperature > 0): the same seed and request give the same text.",
+    )
 
 
 class ChatBody(OpenAIBody):
     messages: list[ChatMessage] = Field(min_length=1)
+    logprobs: bool | None = Field(None, description="Not supported: true is refused with 400.")
+    top_logprobs: int | None = Field(None, description="Not supported: refused with 400.")
 
 
 class CompletionBody(OpenAIBody):
-    prompt: str | list[str]
+    prompt: str | list[str] = Field(
+        description="One prompt, or a list (one choice per prompt, at most serve.max_batch)."
+    )
+    logprobs: int | None = Field(None, description="Not supported: a value is refused with 400.")
+    echo: bool = Field(False, description="Not supported: true is refused with 400.")
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -185,6 +196,9 @@ class ModelCard(BaseModel):
     owned_by: str = "mentor"
     loaded: bool | None = Field(None, description="Whether its weights are in memory now.")
     version: str | None = Field(None, description="For `serving`: the version it stands for.")
+    aliases: list[str] | None = Field(
+        None, description="Other names of the same model (a version's directory name)."
+    )
 
 
 class ModelList(BaseModel):

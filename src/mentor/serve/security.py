@@ -11,12 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import secrets
+from pathlib import Path
 
 from mentor.config import Config
 from mentor.errors import ConfigError
+from mentor.paths import Workspace
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
+#: the workspace's secret for the dashboard's cookie (random bytes, mode 0600), under ``status/``
+SECRET_FILE = "dashboard.secret"
 
 
 def hash_key(key: str) -> str:
@@ -66,4 +71,47 @@ def key_ok(presented: str | None, hashes: list[str]) -> bool:
     ok = False
     for h in hashes:  # no early exit: the time does not depend on which hash matched
         ok |= hmac.compare_digest(digest, h.lower())
+    return ok
+
+
+def secret_path(ws: Workspace) -> Path:
+    return ws.status_file.parent / SECRET_FILE
+
+
+def workspace_secret(ws: Workspace) -> bytes:
+    """The workspace's secret that keys the dashboard's cookie, made on first use (0600).
+
+    Created with ``O_EXCL`` so two servers starting at once agree on one secret; deleting the
+    file signs every browser out.
+    """
+    path = secret_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+        raise ConfigError(
+            f"{path}: the dashboard secret is shorter than 32 bytes",
+            hint="delete the file; the next start makes a new one (browsers sign in again)",
+        ) from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def cookie_value(secret: bytes, key_hash: str) -> str:
+    """What the dashboard's cookie holds for a key: HMAC-SHA256 of the key's sha256 under the
+    workspace secret. Never the key itself; removing the key from ``serve.api_keys`` or deleting
+    the secret makes the cookie worthless."""
+    return hmac.new(secret, b"mentor-dash:" + key_hash.lower().encode(), hashlib.sha256).hexdigest()
+
+
+def cookie_ok(presented: str | None, secret: bytes, hashes: list[str]) -> bool:
+    if not presented:
+        return False
+    ok = False
+    for h in hashes:  # no early exit, as in key_ok
+        ok |= hmac.compare_digest(presented.encode(), cookie_value(secret, h).encode())
     return ok

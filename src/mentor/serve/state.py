@@ -68,6 +68,12 @@ class ServeState:
             raise RuntimeError("the server has not started: no model loaded yet")
         return self.renderer.prompt(messages)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as the engine feeds it (no special tokens added)."""
+        if self.renderer is None:
+            raise RuntimeError("the server has not started: no model loaded yet")
+        return len(self.renderer.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def check_serving(self) -> str | None:
         """Read kv ``serving_version`` now; log a change and set the metric."""
         version = self.resolver.serving.get(fresh=True)

@@ -97,3 +97,27 @@ def test_serve_refuses_open_bind_without_key(workspace):
     assert r.returncode == ConfigError.exit_code
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "api_keys" in lines[0] and "--hash-key" in lines[0]
+
+
+def test_generate_and_test_model_keep_to_the_context(workspace, tiny_model_dir, tmp_path):
+    """`--max-tokens 100000` ran past the context until killed: now it is clipped to what the
+    context leaves (finish `length`), and a prompt that fills the context is one error line."""
+    from helpers.short_context import short_context_model
+    from mentor.engine.pool import PromptTooLong
+
+    short = short_context_model(tiny_model_dir, tmp_path / "short", 40)
+    model = ["--set", f"model.path={short}"]
+    r = invoke(
+        workspace, "generate", "-m", "base", "-p", "hi", "--max-tokens", "100000", "--json", *model
+    )
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])["results"][0]
+    assert res["finish_reason"] == "length" and res["prompt_tokens"] + res["tokens"] == 40
+    long = "word " * 60
+    r = invoke(workspace, "generate", "-m", "base", "-p", long, *model)
+    assert isinstance(r.exception, PromptTooLong)  # the CLI prints it as one line, exit 3
+    assert "--prompt: the prompt is" in str(r.exception) and "context is 40 tokens" in str(
+        r.exception
+    )
+    r = invoke(workspace, "test-model", "--model", "base", "--prompt", long, *model)
+    assert isinstance(r.exception, PromptTooLong), r.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from mentor import config as config_mod
@@ -72,7 +73,9 @@ def test_system_prompts_come_from_the_config_and_a_file(tmp_path: Path) -> None:
     assert rep.rows_out == 3 and rep.to_dict()["recipes"]["system_prompt"]["written"] == 2
 
 
-def test_cli_end_to_end(tmp_path: Path) -> None:
+def test_cli_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MENTOR_HOME")  # no workspace: the config defaults apply
+    monkeypatch.chdir(tmp_path)
     src, dst = tmp_path / "src.jsonl", tmp_path / "out.jsonl"
     rows = [*generate(6, 3, tier="mixed"), _chat(9)]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))

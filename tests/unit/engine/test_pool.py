@@ -53,13 +53,14 @@ def test_names_resolve_inside_the_workspace(workspace):
     assert r.resolve("base") == Resolved("base", r.base)
     assert r.resolve("serving").name == "base"  # nothing promoted yet
     v1 = r.resolve("v001")
-    assert v1.name == v1.key == "v001_20260101_a"
+    assert v1.name == "v001" and v1.key == "v001_20260101_a"  # canonical id; folder is the key
     assert v1.adapter == workspace.versions / "v001_20260101_a" / "adapter"
     assert r.resolve("v002_20260102_b").key == "v002_20260102_b"
     set_kv(workspace, "v002_20260102_b")
     r.serving.ttl = 0
-    assert r.resolve("serving").name == "v002_20260102_b"
-    assert r.resolve(None).name == "v002_20260102_b"
+    assert r.resolve("serving").name == "v002"
+    assert r.resolve(None).name == "v002"
+    assert r.resolve("v002_20260102_b") == r.resolve("v002")  # the folder name is an alias
     assert r.versions() == ["v001_20260101_a", "v002_20260102_b"]
 
 
@@ -120,10 +121,10 @@ def test_pool_evicts_only_idle_adapters(pool_of_one):
     pool.prepare(v1)
     pool.acquire(v1)  # a request on v001 is in flight
     pool.prepare(v2)
-    assert sorted(pool.loaded()) == ["v001_a", "v002_b"]  # over capacity rather than evicting
+    assert sorted(pool.loaded()) == ["v001", "v002"]  # over capacity rather than evicting
     pool.release(v1)
     pool.prepare(v1)  # v001 is used again: now the idle v002 goes
-    assert pool.loaded() == ["v001_a"]
+    assert pool.loaded() == ["v001"]
     engine = pool.engines[r.base]
     assert set(engine.model.peft_config) == {"v001_a"}
 
@@ -140,7 +141,7 @@ def test_pool_of_one_swaps_adapters(pool_of_one):
         return pool.generate([(r.resolve(name), req())])[0].text
 
     a1, a2 = ask("v001"), ask("v002")
-    assert pool.loaded() == ["v002_b"]
+    assert pool.loaded() == ["v002"]
     base = ask("base")
     assert ask("v001") == a1 and ask("v002") == a2 and base != a1
 
@@ -148,8 +149,8 @@ def test_pool_of_one_swaps_adapters(pool_of_one):
     # though the pool holds one adapter (it goes over capacity for the batch, then shrinks)
     mixed = pool.generate([(r.resolve(n), req()) for n in ("v001", "base", "v002")])
     assert [m.text for m in mixed] == [a1, base, a2]
-    assert sorted(pool.loaded()) == ["v001_a", "v002_b"]
+    assert sorted(pool.loaded()) == ["v001", "v002"]
     ask("v002")
-    assert pool.loaded() == ["v002_b"]
+    assert pool.loaded() == ["v002"]
     with pytest.raises(ValueError, match="one base model"):
         pool.generate([])

@@ -78,7 +78,8 @@ def test_cookie_and_query_key_are_the_dashboards_only(workspace):
     assert r.status_code == 303 and r.headers["location"] == "/dashboard/live"
     assert "httponly" in r.headers["set-cookie"].lower()
     assert "samesite=strict" in r.headers["set-cookie"].lower()
-    assert api.cookies.get(COOKIE)
+    cookie = api.cookies.get(COOKIE)
+    assert cookie and KEY not in cookie and hash_key(KEY) not in cookie  # never the key
     assert api.get("/api/dash/overview").status_code == 200
     assert api.get("/dashboard/evals").status_code == 200
     # the API itself takes bearer keys only
@@ -103,3 +104,37 @@ def test_health_is_open_and_says_more_with_a_key(workspace):
     assert full["adapters_loaded"] == []
     open_api = TestClient(create_app(workspace, cfg_for(workspace, keys=False)))
     assert "queue_depth" in open_api.get("/health").json()
+
+
+def test_the_cookie_is_a_keyed_hash_under_a_workspace_secret(workspace):
+    """The cookie held the raw API key; now it holds HMAC(workspace secret, sha256(key)): a
+    forged value, the key's plain hash or the key itself are refused, and a new secret (or a
+    revoked key) signs the browser out."""
+    import stat
+
+    from mentor.serve.security import cookie_value, secret_path, workspace_secret
+
+    cfg = cfg_for(workspace, host="0.0.0.0")
+    api = TestClient(create_app(workspace, cfg))
+    r = api.get("/dashboard/", params={"key": KEY}, follow_redirects=False)
+    value = api.cookies.get(COOKIE)
+    secret = workspace_secret(workspace)
+    assert value == cookie_value(secret, hash_key(KEY))
+    assert stat.S_IMODE(secret_path(workspace).stat().st_mode) == 0o600
+    assert api.get("/api/dash/overview").status_code == 200
+    for forged in (KEY, hash_key(KEY), "0" * 64):
+        other = TestClient(create_app(workspace, cfg), cookies={COOKIE: forged})
+        assert_401(other.get("/api/dash/overview"))
+    # a second app of the same workspace reads the same secret: the cookie still works
+    again = TestClient(create_app(workspace, cfg), cookies={COOKIE: value})
+    assert again.get("/api/dash/overview").status_code == 200
+    # the key revoked: the cookie is worthless
+    revoked = cfg_for(workspace, host="0.0.0.0")
+    revoked.serve.api_keys = [hash_key("another-key")]
+    assert_401(
+        TestClient(create_app(workspace, revoked), cookies={COOKIE: value}).get("/dashboard/")
+    )
+    # a new secret signs every browser out
+    secret_path(workspace).unlink()
+    assert_401(TestClient(create_app(workspace, cfg), cookies={COOKIE: value}).get("/dashboard/"))
+    assert r.status_code == 303

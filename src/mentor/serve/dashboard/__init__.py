@@ -1,7 +1,7 @@
 """The view-only web dashboard: pages, ``/api/dash`` JSON and its own static files.
 
 :mod:`~mentor.serve.dashboard.pages` (pages, static files, reports), :mod:`~.api` (the JSON
-endpoints), :mod:`~.data` (read-only views of the workspace, no HTTP), :mod:`~.deps` (workspace and
+endpoints), :mod:`~.views` (read-only views of the workspace, no HTTP), :mod:`~.deps` (workspace and
 key check of the routes), :mod:`~.app` (mount into an app, or the app of ``mentor dashboard``).
 """
 

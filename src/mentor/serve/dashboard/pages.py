@@ -9,6 +9,7 @@ redirects to itself without the key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,37 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mentor.serve.auth import COOKIE
-from mentor.serve.dashboard import data
 from mentor.serve.dashboard.deps import Dash, Dashboard, page_key
+from mentor.serve.dashboard.views import reports as report_files
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/dashboard"
 API = "/api/dash"
-PAGES = {
-    "overview": "Overview",
-    "live": "Live",
-    "evolution": "Evolution",
-    "evals": "Evals",
-    "versions": "Versions",
-    "reports": "Reports",
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page: its template ``<name>.html``, its label in the menu, the extra scripts it loads
+    (names in :func:`static_files`) after ``dash.js``, which register its handler."""
+
+    name: str
+    label: str
+    scripts: tuple[str, ...] = ()
+
+
+#: The menu, in order. A new page is one entry here, a template and (for its JS) a static file.
+PAGES: dict[str, Page] = {
+    p.name: p
+    for p in (
+        Page("overview", "Overview"),
+        Page("live", "Live"),
+        Page("evolution", "Evolution"),
+        Page("curve", "Curve", ("analysis.js",)),
+        Page("compare", "Compare", ("analysis.js",)),
+        Page("evals", "Evals"),
+        Page("versions", "Versions"),
+        Page("reports", "Reports"),
+    )
 }
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -53,10 +72,12 @@ def plotly_js() -> Path:
 @lru_cache(maxsize=1)
 def static_files() -> dict[str, tuple[Path, str]]:
     """The only files the dashboard serves as static assets."""
+    js = "text/javascript; charset=utf-8"
     return {
-        "dash.js": (HERE / "static" / "dash.js", "text/javascript; charset=utf-8"),
+        "dash.js": (HERE / "static" / "dash.js", js),
+        "analysis.js": (HERE / "static" / "analysis.js", js),
         "dash.css": (HERE / "static" / "dash.css", "text/css; charset=utf-8"),
-        "plotly.min.js": (plotly_js(), "text/javascript; charset=utf-8"),
+        "plotly.min.js": (plotly_js(), js),
     }
 
 
@@ -69,14 +90,15 @@ def _env() -> Environment:
 
 
 def _key_to_cookie(request: Request, dash: Dashboard) -> Response | None:
-    """A page opened with a valid ``?key=``: set the cookie, redirect to the bare URL."""
+    """A page opened with a valid ``?key=``: set the cookie (a keyed hash, not the key),
+    redirect to the bare URL."""
     key = request.query_params.get("key")
     if not dash.pages.needed or not dash.pages.valid(key):
         return None
     resp = RedirectResponse(request.url.path, status_code=303)
     resp.set_cookie(
         COOKIE,
-        str(key),
+        dash.pages.cookie_for(str(key)),
         httponly=True,
         samesite="strict",
         path="/",
@@ -97,7 +119,8 @@ def render(request: Request, dash: Dashboard, name: str) -> Response:
             pages=PAGES,
             prefix=PREFIX,
             api=API,
-            title=PAGES[name],
+            title=PAGES[name].label,
+            scripts=PAGES[name].scripts,
             home=str(dash.ws.home),
         )
     )
@@ -138,10 +161,10 @@ def static(name: str) -> Response:
 
 @router.get("/reports/{name:path}")
 def report(name: str, dash: Dash) -> Response:
-    found = data.reports(dash.ws).get(name)
+    found = report_files.reports(dash.ws).get(name)
     if found is None:
         raise HTTPException(404, "no such report")
-    media = data.REPORT_SUFFIXES[found.suffix.lower()]
+    media = report_files.REPORT_SUFFIXES[found.suffix.lower()]
     return FileResponse(
         found,
         media_type=media,

@@ -2,7 +2,7 @@
 
 The outer shape is typed; what is passed through from the workspace as written (the status
 snapshot, metrics records, preview examples, a version's metrics) stays a free JSON object, and
-any key :mod:`~mentor.serve.dashboard.data` adds is kept (``extra="allow"``). Serialized by
+any key :mod:`~mentor.serve.dashboard.views` adds is kept (``extra="allow"``). Serialized by
 pydantic, so a non-finite number (a NaN loss in ``metrics.jsonl``) goes out as ``null``: valid
 JSON that the pages draw as a gap, where ``json.dumps`` refused it with a 500.
 """
@@ -80,8 +80,20 @@ class Runs(Open):
     runs: list[RunFolder]
 
 
+class Boundary(Open):
+    step: int
+    file: str
+    run: str
+
+
 class Metrics(Open):
+    """The curves' records over the global step: a whole lineage unless one run was asked for;
+    each record names its ``run``, ``boundaries`` marks where each file's training starts."""
+
     run: str | None
+    lineage_id: int | None = None
+    runs: list[Obj] = []
+    boundaries: list[Boundary] = []
     records: list[Obj]
 
 
@@ -168,3 +180,30 @@ class Events(Open):
 
 class Alerts(Open):
     alerts: list[Alert]
+
+
+class Curve(Open):
+    """``mentor.analysis.curve_data.curve_data``: series, boundaries, eval points, verdicts."""
+
+    runs: list[Obj]
+    series: dict[str, Obj]
+    boundaries: list[Obj]
+    evals: list[Obj]
+    analysis: Obj
+
+
+class CompareModels(Open):
+    models: list[str]
+    benchmarks: list[str]
+
+
+class Compare(Open):
+    """``mentor.analysis.compare.compare_data``: per task and tier, each metric's means,
+    difference, paired test, interval, detectable effect and winner; the verdict lines."""
+
+    a: Obj
+    b: Obj
+    tasks: list[Obj]
+    overall: dict[str, Obj]
+    p_value: dict[str, float | None]
+    verdict: list[str]

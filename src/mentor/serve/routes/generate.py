@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Depends
 
 from mentor.engine.base import GenRequest
-from mentor.serve.generation import complete, finish_reason, max_tokens, stops
+from mentor.serve.generation import complete, finish_reason, fit, max_tokens, stops
 from mentor.serve.guard import generation_slot
 from mentor.serve.schemas import GenerateBody, GenerateResponse, errors
 from mentor.serve.state import State
@@ -22,7 +22,9 @@ router = APIRouter(tags=["generation"])
     dependencies=[Depends(generation_slot, scope="request")],
 )
 async def generate(body: GenerateBody, st: State) -> GenerateResponse:
-    """Answer ``prompt`` (templated like training data unless ``raw``), greedy by default."""
+    """Answer ``prompt`` (templated like training data unless ``raw``), greedy by default.
+    ``max_tokens`` is clipped to the room the model's context leaves (``finish_reason:
+    length`` when the answer stops there); a prompt that fills the context is a 400."""
     t0 = time.perf_counter()
     resolved = st.resolver.resolve(body.model)
     prompt = body.prompt if body.raw else st.prompt(body.prompt)
@@ -33,7 +35,7 @@ async def generate(body: GenerateBody, st: State) -> GenerateResponse:
         top_p=body.top_p,
         stop=stops(body.stop),
     )
-    res = await complete(st, resolved, req)
+    res = await complete(st, resolved, fit(st, resolved, req), body.seed)
     return GenerateResponse(
         text=res.text,
         model=resolved.name,

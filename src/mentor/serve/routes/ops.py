@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mentor.engine.pool import canonical
 from mentor.serve.auth import BEARER
 from mentor.serve.schemas import Health
 from mentor.serve.state import State
@@ -22,7 +23,7 @@ async def health(st: State, request: Request) -> Health:
     out = Health(status="ok" if st.started else "starting")
     creds = await BEARER(request)  # read here, not declared: the route itself needs no key
     if st.keys.authorized(request, creds):
-        out.serving_version = st.serving_seen or "base"
+        out.serving_version = canonical(st.serving_seen or "base")
         out.queue_depth = st.batcher.depth
         out.in_flight = st.in_flight
         out.adapters_loaded = st.pool.loaded()

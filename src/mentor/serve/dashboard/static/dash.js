@@ -52,6 +52,18 @@
     if (!e || !window.Plotly) return;
     Plotly.react(e, traces, Object.assign({}, LAYOUT, extra || {}), CONFIG);
   }
+  // file boundaries of a lineage: a dotted vertical line and the file's name at each start
+  function boundaryShapes(bounds) {
+    const shapes = [], annotations = [];
+    (bounds || []).forEach((b, i) => {
+      if (i === 0 && !b.step) return;
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: b.step, x1: b.step, y0: 0, y1: 1,
+        line: { color: "#888", width: 1, dash: "dot" } });
+      annotations.push({ xref: "x", yref: "paper", x: b.step, y: 1, text: b.file, showarrow: false,
+        xanchor: "left", yanchor: "top", font: { size: 10, color: "#666" } });
+    });
+    return { shapes: shapes, annotations: annotations };
+  }
   function series(recs, key) {
     const xs = [], ys = [];
     recs.forEach((r) => { const v = r[key]; if (typeof v === "number" && r.step != null) { xs.push(r.step); ys.push(v); } });
@@ -85,15 +97,18 @@
     fillTable("queue", (o.queue || []).map((j) => [j.id, j.name, j.state, j.priority, (j.rows_done || 0) + (j.rows_total ? " / " + j.rows_total : "")]));
     $("events").replaceChildren(...(o.events || []).map((e) => el("li", when(e.ts) + " · " + e.kind + " · " + (e.message || ""), "level-" + e.level)));
     const recs = m.records || [];
+    const files = new Set((m.boundaries || []).map((b) => b.file));
+    setText("lineage-note", (m.runs || []).length + " run(s), " + files.size + " file(s) of the lineage" + (m.lineage_id != null ? " " + m.lineage_id : "") + ", by global step");
+    const marks = Object.assign(boundaryShapes(m.boundaries), { xaxis: { title: { text: "global step (lineage)" } } });
     const loss = series(recs, "loss"), val = series(recs, "val_loss");
     chart("chart-loss", [
       { x: loss.x, y: loss.y, name: "loss", mode: "lines", line: { color: "#3056d3" } },
       { x: val.x, y: val.y, name: "validation loss", mode: "lines+markers", line: { color: "#c62828" } },
-    ]);
+    ], marks);
     const lr = series(recs, "lr"); if (!lr.x.length) Object.assign(lr, series(recs, "learning_rate"));
-    chart("chart-lr", [{ x: lr.x, y: lr.y, name: "lr", mode: "lines", line: { color: "#1a7f37" } }]);
+    chart("chart-lr", [{ x: lr.x, y: lr.y, name: "lr", mode: "lines", line: { color: "#1a7f37" } }], marks);
     const tps = series(recs, "tokens_per_s");
-    chart("chart-tps", [{ x: tps.x, y: tps.y, name: "tokens/s", mode: "lines", line: { color: "#b26a00" } }]);
+    chart("chart-tps", [{ x: tps.x, y: tps.y, name: "tokens/s", mode: "lines", line: { color: "#b26a00" } }], marks);
   }
   function sysCards(sys) {
     const box = $("sys-cards");
@@ -249,14 +264,24 @@
     }));
   }
 
-  const handlers = { overview: overview, live: live, evolution: evolution, evals: evalsPage, versions: versionsPage, reports: reportsPage };
+  // ---------------------------------------------------------------- the page registry
+  // A page's handler redraws it; pages in their own script (analysis.js, ...) register theirs
+  // through window.mentorDash before the first tick (every script has run by DOMContentLoaded).
+  const handlers = {};
+  function register(page, fn, pollMs) { handlers[page] = { fn: fn, pollMs: pollMs || POLL_MS }; }
+  [["overview", overview], ["live", live], ["evolution", evolution], ["evals", evalsPage],
+    ["versions", versionsPage], ["reports", reportsPage]].forEach(([p, fn]) => register(p, fn));
   function report(err) { setText("updated", "update failed: " + err.message); }
   async function tick() {
+    const h = handlers[PAGE];
+    if (!h) { report(new Error("no handler for page " + PAGE)); return; }
     try {
-      await handlers[PAGE]();
+      await h.fn();
       setText("updated", "updated " + new Date().toLocaleTimeString());
     } catch (err) { report(err); }
-    setTimeout(tick, POLL_MS);
+    setTimeout(tick, h.pollMs);
   }
-  tick();
+  window.mentorDash = { $: $, el: el, fmt: fmt, pct: pct, when: when, setText: setText, get: get,
+    chart: chart, fillTable: fillTable, boundaryShapes: boundaryShapes, register: register, report: report };
+  document.addEventListener("DOMContentLoaded", tick);
 })();
