@@ -127,9 +127,68 @@ class DataConfig(Section):
         "whitespace: refuse the file, or drop the row to quarantine.",
     )
     tokenize_batch_size: int = Field(1000, ge=1, description="Rows per fast-tokenizer batch.")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other field names of your rows, mentor's name -> yours: keys messages, role, "
+        "content (inside each message), prompt, completion, text; e.g. {messages: dialog, role: "
+        "speaker, content: text}. ShareGPT (conversations/from/value) and Alpaca "
+        "(instruction/input/output) rows are read without a mapping.",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other role names of mapped messages -> system, user or assistant; "
+        "e.g. {bot: assistant, customer: user}.",
+    )
     augment: AugmentConfig = Field(
         default_factory=AugmentConfig, description="Data augmentation (mentor augment, inbox)."
     )
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, fields: dict[str, str]) -> dict[str, str]:
+        known = ("messages", "role", "content", "prompt", "completion", "text")
+        unknown = [k for k in fields if k not in known]
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(known)}")
+        return fields
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        bad = [f"{k}: {v}" for k, v in roles.items() if v not in ("system", "user", "assistant")]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: a role maps to system, user or assistant")
+        return roles
+
+
+class EarlyStoppingConfig(Section):
+    enabled: bool = Field(
+        False,
+        description="Stop a file's training when its metric stops improving, and keep the best "
+        "checkpoint (not the last) as the lineage's state.",
+    )
+    metric: str = Field(
+        "val_loss",
+        description="val_loss (held-out loss, every eval.val_every steps) or preview.<name>: a "
+        "live-preview metric (every eval.live_every steps), e.g. preview.solved_share, "
+        "preview.loss; loss-like metrics are lower-is-better.",
+    )
+    patience: int = Field(
+        3,
+        ge=1,
+        description="Evaluations in a row without an improvement of more than min_delta before "
+        "the file stops.",
+    )
+    min_delta: float = Field(
+        0.0, ge=0.0, description="Smallest change of the metric that counts as an improvement."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric != "val_loss" and not (metric.startswith("preview.") and len(metric) > 8):
+            raise ValueError("expected val_loss or preview.<metric> (e.g. preview.solved_share)")
+        return metric
 
 
 class TrainingConfig(Section):
@@ -149,7 +208,20 @@ class TrainingConfig(Section):
     schedule: Literal["constant", "cosine", "wsd"] = Field(
         "cosine", description="LR schedule of the lineage (never restarts per file)."
     )
-    warmup_steps: int = Field(100, ge=0, description="Warmup steps, once per lineage.")
+    warmup_steps: int = Field(
+        100, ge=0, description="Warmup steps at most, once per lineage (see warmup_ratio)."
+    )
+    warmup_ratio: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Warmup is this share of the lineage's first file's optimizer steps (rounded "
+        "down), at most warmup_steps; fixed when the lineage starts and never repeated. By steps, "
+        "as HF/LLaMA-Factory's warmup_ratio, because the LR moves per optimizer step: a 300-row "
+        "first file of a few steps then trains nearly all of them at full LR, where a fixed 100 "
+        "would keep all of them near zero. 1.0 = warmup_steps unless the first file is shorter; "
+        "0 = no warmup.",
+    )
     horizon_tokens: int = Field(
         50_000_000,
         ge=1,
@@ -203,6 +275,25 @@ class TrainingConfig(Section):
         default_factory=list, description="Trackers passed to the Trainer (tensorboard, wandb...)."
     )
     epochs_per_file: int = Field(1, ge=1, description="Passes over each file.")
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=EarlyStoppingConfig,
+        description="Early stopping within each file, counted in evaluations.",
+    )
+    gpus: int = Field(
+        1,
+        ge=1,
+        description="Processes (one per GPU) that train together with DDP through torchrun; "
+        "on a CPU, processes on the gloo backend. The global batch is batch_size x gpus x "
+        "grad_accum.",
+    )
+    ddp_backend: Literal["auto", "nccl", "gloo"] = Field(
+        "auto", description="Process-group backend with gpus > 1: auto = NCCL on CUDA, else gloo."
+    )
+    accelerate_config: str | None = Field(
+        None,
+        description="An accelerate config file (FSDP, DeepSpeed...): with gpus > 1 the ranks "
+        "start through `accelerate launch --config_file` with it, passed as is.",
+    )
 
     @field_validator("bf16", mode="before")
     @classmethod

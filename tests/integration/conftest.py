@@ -122,7 +122,7 @@ def syllo_file(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture()
 def train_cfg(workspace) -> Callable[..., Config]:
     """``train_cfg(**training)``: the workspace's config made small and quick (LoRA r 4, batch 2,
-    no accumulation, log every step, no live previews, no periodic validation, 2 held-out rows
+    no accumulation, log every step, warmup 3 steps, no live previews, no periodic validation, 2 held-out rows
     of 20%), with ``training`` keys overridden."""
 
     def make(**training: object) -> Config:
@@ -130,6 +130,7 @@ def train_cfg(workspace) -> Callable[..., Config]:
         t = cfg.training
         t.max_length, t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum = 1024, 4, 4, 2, 1
         t.logging_steps, t.save_steps, t.warmup_steps = 1, 1000, 3
+        t.warmup_ratio = 1.0  # exactly warmup_steps: the lineage tests assert every LR
         t.learning_rate = 1e-3
         cfg.eval.val_every = 0
         cfg.eval.live_every = 0

@@ -40,6 +40,7 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     t = cfg.training
     t.max_length, t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum = 1024, 8, 8, 1, 1
     t.learning_rate, t.warmup_steps, t.logging_steps = 5e-3, 2, 1
+    t.warmup_ratio = 1.0  # exactly 2 warmup steps, as the curve was measured with
     cfg.eval.val_every, cfg.eval.live_every, cfg.eval.probe_count = 3, 5, 2
     cfg.data.holdout_max, cfg.data.holdout_fraction = 4, 0.1
     cfg.eval.max_new_tokens = 8

@@ -52,13 +52,15 @@ def test_two_files_one_optimizer_and_schedule(workspace, train_cfg, syllo_file) 
     assert all(int(s["step"]) == ob.global_step for s in opt_b["state"].values())  # carried over
     sched = torch.load(workspace.current / "scheduler.pt", weights_only=False)
     assert sched["last_epoch"] == ob.global_step
-    # one record per step, LR continuous at the boundary, warmup only once (lineage steps 1..3)
+    # one record per step, LR continuous at the boundary, warmup only once (lineage steps 1..2)
     lrs = [(m["step"], m["lr"]) for o in (oa, ob) for m in _records(workspace, o.run_id)]
     steps = [s for s, _ in lrs]
     assert steps == list(range(1, ob.global_step + 1))
     # One curve across both files: warmup once (steps 1..W of the lineage), then the decay; file
     # b's first step continues where a stopped (a restart would fall back to warmup step 1).
-    peak, warm = cfg.training.learning_rate, cfg.training.warmup_steps
+    # (warmup_ratio 1.0: warmup_steps 3 capped by file a's 2 steps, fixed in the lineage's state)
+    peak, warm = cfg.training.learning_rate, min(cfg.training.warmup_steps, g_a)
+    assert json.loads(workspace.lineage_state.read_text())["warmup_steps"] == warm
     expected = [peak * min(1.0, s / (warm + 1)) for s in steps]
     assert [lr for _, lr in lrs] == pytest.approx(expected, rel=0.02)
     state = json.loads(workspace.lineage_state.read_text())

@@ -38,7 +38,7 @@ TIP = "💡 Recommendation:"
 @dataclass
 class Finding:
     level: Level
-    kind: str  # decreasing | overfit | underfit | plateau | divergence | nan | lr_* | few_points
+    kind: str  # decreasing | overfit | underfit | plateau | divergence | nan | lr_* | few_points | early_stop
     message: str
     step: int | None = None
     evidence: dict[str, Any] = field(default_factory=dict)

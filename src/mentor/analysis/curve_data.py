@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mentor.analysis import sources
-from mentor.analysis.curve import EvalPoint, analyze
+from mentor.analysis.curve import EvalPoint, Finding, analyze
 from mentor.analysis.series import smooth
 from mentor.config import Config
 from mentor.errors import NotFoundError
@@ -85,6 +85,17 @@ def eval_points(
     return sorted(out, key=lambda e: e.step)
 
 
+def early_stops(runs: list[sources.Run]) -> list[dict[str, Any]]:
+    """Where early stopping ended a file (``stopped_at``; None when the file ended below its
+    best) and the step whose checkpoint the lineage kept (from each run's ``summary.json``)."""
+    out = []
+    for r in runs:
+        info = (r.summary.get("metrics") or {}).get("early_stop")
+        if isinstance(info, dict) and info.get("kept_step") is not None:
+            out.append({"run": r.id, "file": r.file, **info})
+    return out
+
+
 def curve_data(
     ws: Workspace, cfg: Config, run_ids: list[str] | None = None, *, lineage: bool = False
 ) -> dict[str, Any]:
@@ -105,12 +116,26 @@ def curve_data(
         lr=lr,
         evals=evals,
     )
+    stops = early_stops(runs)
+    for e in stops:  # a finding each, so the text, the HTML page and --json all show it
+        where = f"stopped at step {e['stopped_at']}" if e.get("stopped_at") else "ended"
+        result.findings.append(
+            Finding(
+                "ok",
+                "early_stop",
+                f"early stopping: {e['file']} {where}; kept the best checkpoint, step "
+                f"{e['kept_step']} ({e.get('metric')}={e.get('best')})",
+                step=e.get("stopped_at") or e["kept_step"],
+                evidence=e,
+            )
+        )
     boundaries = [
         {"step": r.step_start, "file": r.file, "run": r.id}
         for i, r in enumerate(runs)
         if i == 0 or r.file_hash != runs[i - 1].file_hash
     ]
     return {
+        "early_stops": stops,
         "runs": [
             {
                 "id": r.id,

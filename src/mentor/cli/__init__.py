@@ -24,6 +24,7 @@ from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
 from mentor.cli import demo as demo_cmd
 from mentor.cli import eval as eval_cmd
+from mentor.cli import export as export_cmd
 from mentor.cli import model as model_cmd
 from mentor.cli import queue as queue_cmd
 from mentor.cli import serve as serve_cmd
@@ -87,6 +88,7 @@ daemon_cmd.register(app)
 control_cmd.register(app)
 queue_cmd.register(app)
 versions_cmd.register(app)
+export_cmd.register(app)
 backup_cmd.register(app)
 syllo_cmd.register(app)
 augment_cmd.register(app)

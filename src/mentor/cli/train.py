@@ -2,11 +2,14 @@
 
 ``mentor train`` calls the same :func:`mentor.train.train_file` as the daemon's training child,
 synchronously, one file after the other. ``mentor pause|stop|skip`` (or writing
-``status/control.json``) reaches it through the control file; Ctrl-C / SIGTERM checkpoint.
+``status/control.json``) reaches it through the control file; Ctrl-C / SIGTERM checkpoint. With ``--gpus N`` (or
+``training.gpus``) the command starts itself again as N ranks through torchrun
+(:mod:`mentor.train.distributed`); rank 0 prints.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +24,24 @@ OverlengthOption = Annotated[
     typer.Option(
         "--on-overlength",
         help="A row longer than training.max_length: refuse the file (default) or drop the row to quarantine.",
+    ),
+]
+
+
+GpusOption = Annotated[
+    int | None,
+    typer.Option(
+        "--gpus",
+        min=1,
+        help="Train with N processes (DDP through torchrun; on a CPU N gloo processes). "
+        "Default: training.gpus.",
+    ),
+]
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Process-group backend with --gpus > 1: auto (NCCL on CUDA, else gloo), nccl, gloo.",
     ),
 ]
 
@@ -97,18 +118,66 @@ def train(
         bool, typer.Option("--force", help="Train a file again even if already trained.")
     ] = False,
     on_overlength: OverlengthOption = None,
+    early_stopping: Annotated[
+        int | None,
+        typer.Option(
+            "--early-stopping",
+            metavar="PATIENCE",
+            help="Stop a file after PATIENCE evaluations without improvement and keep its best "
+            "checkpoint (training.early_stopping; 0 = off).",
+        ),
+    ] = None,
+    es_metric: Annotated[
+        str | None,
+        typer.Option(
+            "--early-stopping-metric",
+            help="val_loss or preview.<metric> (training.early_stopping.metric).",
+        ),
+    ] = None,
+    min_delta: Annotated[
+        float | None,
+        typer.Option("--min-delta", help="Smallest improvement (training.early_stopping)."),
+    ] = None,
     json_out: JsonOption = False,
     set_: SetOption = None,
+    gpus: GpusOption = None,
+    backend: BackendOption = None,
 ) -> None:
     """Train the workspace's lineage on FILE(s), in order, resuming each at its saved row."""
-    from mentor.train import train_file
+    from mentor.train import distributed
 
     app = state(ctx)
     ws = app.workspace()
-    cfg = app.config(set_)
+    es_flags = []
+    if early_stopping is not None:
+        es_flags.append(f"training.early_stopping.enabled={str(early_stopping > 0).lower()}")
+        if early_stopping > 0:
+            es_flags.append(f"training.early_stopping.patience={early_stopping}")
+    if es_metric is not None:
+        es_flags.append(f"training.early_stopping.metric={es_metric}")
+    if min_delta is not None:
+        es_flags.append(f"training.early_stopping.min_delta={min_delta}")
+    sets = [*es_flags, *(set_ or []), *([f"training.ddp_backend={backend}"] if backend else [])]
+    cfg = app.config(sets)
+    ranks = distributed.ranks()
+    nproc = gpus or cfg.training.gpus
+    if nproc > 1 and not ranks.multi:
+        args = ["--home", str(ws.home), *(["--debug"] if app.debug else []), "train"]
+        args += [str(f) for f in files] + (["--force"] if force else [])
+        args += ["--on-overlength", on_overlength] if on_overlength else []
+        args += ["--json"] if json_out else []
+        for s in sets:
+            args += ["--set", s]
+        cmd = distributed.launch_command(
+            "mentor", args, nproc=nproc, accelerate_config=cfg.training.accelerate_config
+        )
+        raise typer.Exit(subprocess.run(cmd, check=False).returncode)
+    from mentor.train import train_file  # loads transformers: not in a launching parent
+
+    quiet = not ranks.main  # every rank trains; rank 0 reports
     outcomes = []
     for f in files:
-        with progress_bar(disable=json_out) as bar:
+        with progress_bar(disable=json_out or quiet) as bar:
             task = bar.add_task(f.name, total=None, info="validating")
 
             def on_progress(p: dict[str, Any], task: Any = task, bar: Any = bar) -> None:
@@ -124,7 +193,9 @@ def train(
         outcomes.append(outcome)
         if outcome.status != "completed":
             break
-    if json_out:
+    if quiet:
+        pass
+    elif json_out:
         print_json({"outcomes": [o.__dict__ for o in outcomes]})
     else:
         t = Table(title="training")

@@ -10,6 +10,10 @@ when the parent pid changes. The result is one JSON object written atomically to
 An evaluation is cut, not finished, when a pause or stop is asked for or the daemon sends
 SIGTERM (a file arrived during the idle-time full suite): the engine polls :class:`Cut` after
 every decode step and the outcome says ``interrupted``; the daemon runs it again later.
+
+A multi-GPU training child is this module run as several ranks under torchrun, which sits
+between the daemon and the ranks: ``--parent`` is then the agent's parent, rank 0 alone reports
+status and writes the outcome (:mod:`mentor.train.distributed`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from mentor.engine.base import GenerationInterrupted, Interrupt
 from mentor.errors import ConfigError, DataError, MentorError
 from mentor.monitor.status import StatusWriter
 from mentor.paths import Workspace, atomic_write_json
+from mentor.train import distributed
 
 log = logging.getLogger("mentor.daemon.child")
 
@@ -119,6 +124,13 @@ def _outcome_dict(obj: Any) -> dict[str, Any]:
 def run_train(
     ws: Workspace, cfg: config_mod.Config, args: argparse.Namespace, fn: Callable[..., Any]
 ) -> dict[str, Any]:
+    read = control.training_reader(ws, parent=args.parent)
+    daemon = getattr(args, "daemon", None)
+    if daemon is not None:  # a rank under torchrun: args.parent is the agent
+        read = distributed.watch_daemon(read, args.parent, daemon)
+    if not distributed.ranks().main:
+        out = fn(ws, cfg, Path(args.path), job_id=args.job, control=read)
+        return _outcome_dict(out)
     writer, progress = make_progress(ws, args.name or Path(args.path).name)
     try:
         out = fn(
@@ -126,7 +138,7 @@ def run_train(
             cfg,
             Path(args.path),
             job_id=args.job,
-            control=control.training_reader(ws, parent=args.parent),
+            control=read,
             progress=progress,
             status=writer,
         )
@@ -267,12 +279,18 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     _die_with_parent()
+    args.daemon = None
+    if distributed.ranks().multi:  # torchrun's agent is our parent, the daemon its parent
+        args.daemon, args.parent = args.parent, os.getppid()
+        if distributed.parent_of(args.parent) != args.daemon:
+            return 3
     if os.getppid() != args.parent:
         return 3  # the daemon died before we started
     t0 = time.time()
     result = _run(Workspace(Path(args.home)), args)
     result["seconds"] = round(time.time() - t0, 3)
-    atomic_write_json(Path(args.outcome), json.loads(json.dumps(result, default=str)))
+    if distributed.ranks().main:
+        atomic_write_json(Path(args.outcome), json.loads(json.dumps(result, default=str)))
     return 0
 
 

@@ -4,6 +4,10 @@
 only the daemon) with its log in ``logs/`` and its result in ``status/jobs/*.outcome.json``;
 :class:`Child` is the handle the daemon polls. :func:`reap_orphan` stops a child that a killed
 daemon left running before a new daemon starts its own.
+
+With ``training.gpus > 1`` a training child is torchrun (or ``accelerate launch``) running
+``mentor.daemon.child`` as that many ranks (:mod:`mentor.train.distributed`): SIGTERM to it
+reaches every rank, and a kill takes the ranks below it too.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from mentor import config as config_mod
 from mentor import control
 from mentor.daemon.child import FUNCTIONS
 from mentor.daemon.lock import pid_alive
 from mentor.paths import Workspace
 from mentor.store import events, jobs, kv
 from mentor.store.kv import Key
+from mentor.train import distributed
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,8 @@ class Launcher:
             cmd += ["--reason", reason]
         for o in self.overrides:
             cmd += ["--set", o]
+        if mode == "train":
+            cmd = self._ranks(cmd)
         self.ws.logs.mkdir(parents=True, exist_ok=True)
         logf = open(self.ws.logs / f"{tag}.log", "ab")  # noqa: SIM115 - closed by Child.wait
         proc = subprocess.Popen(
@@ -116,6 +124,24 @@ class Launcher:
             env=dict(os.environ),
         )
         return Child(proc, jid, mode, outcome, time.time(), version, logf)
+
+    def _ranks(self, cmd: list[str]) -> list[str]:
+        """The training child as ``training.gpus`` ranks (a config that does not load leaves
+        one child, which reports the error as its outcome)."""
+        try:
+            t = config_mod.load(self.ws.config_file, self.overrides).training
+        except Exception:
+            return cmd
+        if t.gpus <= 1:
+            return cmd
+        return distributed.launch_command(
+            "mentor.daemon.child",
+            cmd[3:],
+            nproc=t.gpus,
+            accelerate_config=t.accelerate_config,
+            shutdown_grace_s=ORPHAN_GRACE_S,
+            python=cmd[0],
+        )
 
 
 def reap_orphan(ws: Workspace, conn: sqlite3.Connection) -> None:
@@ -131,7 +157,7 @@ def reap_orphan(ws: Workspace, conn: sqlite3.Connection) -> None:
         while pid_alive(pid) and time.time() < deadline:
             time.sleep(0.2)
         if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            distributed.kill_tree(pid, signal.SIGKILL)  # and the ranks of a multi-GPU child
         control.clear(ws, only="stop")
         events.emit(conn, "daemon.orphan_stopped", f"orphaned child {pid} stopped", level="warning")
     kv.put(conn, Key.CHILD_PID, None)

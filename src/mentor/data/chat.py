@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mentor.data.formats import DEFAULT_FORMAT, RowFormat, canonical_row
 from mentor.errors import ConfigError, DataError
 
 Message = dict[str, str]
@@ -29,13 +30,16 @@ class Rendered:
     spans: tuple[tuple[int, int], ...]
 
 
-def messages_from_row(row: Any, where: str) -> list[Message] | str:
+def messages_from_row(row: Any, where: str, fmt: RowFormat = DEFAULT_FORMAT) -> list[Message] | str:
     """A JSONL row -> chat messages, or plain text for ``{"text": ...}`` rows.
 
     Accepted: ``messages`` (system/user/assistant, multi-turn), ``prompt`` + ``completion``
-    (``solution`` is read as ``completion``, as the users' generator API writes it) and ``text``.
+    (``solution`` is read as ``completion``, as the users' generator API writes it), ``text``,
+    and through :mod:`mentor.data.formats` ShareGPT ``conversations``, Alpaca
+    ``instruction``/``input``/``output`` and the names of ``fmt`` (``data.fields``).
     Other keys, such as ``metadata``, are ignored.
     """
+    row = canonical_row(row, where, fmt)
     if not isinstance(row, Mapping):
         raise DataError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
     if "messages" in row:
@@ -74,7 +78,8 @@ def messages_from_row(row: Any, where: str) -> list[Message] | str:
             raise DataError(f"{where}: 'text' must be a non-empty string")
         return row["text"]
     raise DataError(
-        f"{where}: no 'messages', 'prompt'/'completion' or 'text' key",
+        f"{where}: no 'messages', 'conversations' (ShareGPT), 'instruction' (Alpaca), "
+        "'prompt'/'completion' or 'text' key (other names: map them in data.fields)",
         hint='write chat rows as {"messages": [{"role": "user", ...}, {"role": "assistant", ...}]}',
     )
 

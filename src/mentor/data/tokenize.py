@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from mentor.data.chat import ChatRenderer, Message, messages_from_row
+from mentor.data.formats import DEFAULT_FORMAT, RowFormat
 from mentor.errors import DataError
 from mentor.paths import sha256_file
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-TOKENIZE_VERSION = "1"  # bump when the tokenized layout changes (invalidates the cache)
+TOKENIZE_VERSION = "2"  # bump when the tokenized layout changes (invalidates the cache)
 
 
 @dataclass
@@ -40,14 +41,24 @@ class ParsedFile:
     path: Path
     file_hash: str
     n_lines: int = 0  # non-blank lines
-    rows: list[list[Message] | str] = field(default_factory=list)
+    rows: list[list[Message] | str] = field(default_factory=list)  # as read (any format)
     lines: list[int] = field(default_factory=list)  # 1-based line number of each row
     raw: list[str] = field(default_factory=list)  # the original line of each row (for quarantine)
     errors: list[str] = field(default_factory=list)
+    fmt: RowFormat = DEFAULT_FORMAT  # how the rows' fields were named
+
+    def row_json(self, i: int) -> dict[str, Any]:
+        """Row ``i`` as a JSON object that every reader of ``messages`` rows understands: the
+        original keys (metadata, ids) plus ``messages`` as training read them."""
+        raw = json.loads(self.raw[i])
+        row = self.rows[i]
+        return {**raw, ("messages" if isinstance(row, list) else "text"): row}
 
 
-def read_jsonl(path: Path) -> ParsedFile:
+def read_jsonl(path: Path, fmt: RowFormat = DEFAULT_FORMAT) -> ParsedFile:
     """Parse every line; a bad line becomes an error ``path:line: reason``, not an exception.
+
+    ``fmt`` names the fields of rows in other formats (``data.fields``, ``data.roles``).
 
     Lines are decoded one by one, so a line that is not UTF-8 is named with the byte offset of
     its first bad byte in the file (and its column), and the other lines are still checked.
@@ -55,7 +66,7 @@ def read_jsonl(path: Path) -> ParsedFile:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    parsed = ParsedFile(path=path, file_hash=sha256_file(path))
+    parsed = ParsedFile(path=path, file_hash=sha256_file(path), fmt=fmt)
     offset = 0  # of the current line's first byte in the file
     with open(path, "rb") as f:
         for lineno, blob in enumerate(f, start=1):
@@ -73,7 +84,7 @@ def read_jsonl(path: Path) -> ParsedFile:
             if not line.strip():
                 continue
             parsed.n_lines += 1
-            row = _parse_line(line, where, parsed.errors)
+            row = _parse_line(line, where, parsed.errors, fmt)
             if row is not None:
                 parsed.rows.append(row)
                 parsed.lines.append(lineno)
@@ -81,14 +92,16 @@ def read_jsonl(path: Path) -> ParsedFile:
     return parsed
 
 
-def _parse_line(line: str, where: str, errors: list[str]) -> list[Message] | str | None:
+def _parse_line(
+    line: str, where: str, errors: list[str], fmt: RowFormat
+) -> list[Message] | str | None:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         errors.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
         return None
     try:
-        return messages_from_row(obj, where)
+        return messages_from_row(obj, where, fmt)
     except DataError as err:
         errors.append(str(err))
         return None
@@ -107,12 +120,15 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(file_hash: str, tokenizer: Any, renderer: ChatRenderer) -> str:
+def cache_key(
+    file_hash: str, tokenizer: Any, renderer: ChatRenderer, fmt: RowFormat = DEFAULT_FORMAT
+) -> str:
     chat = {
         "enable_thinking": renderer.enable_thinking,
         "system": renderer.default_system_prompt,
         "train_on": renderer.train_on,
         "eot": renderer.end_of_turn,
+        "format": fmt.fingerprint(),
     }
     blob = json.dumps(
         [TOKENIZE_VERSION, file_hash, tokenizer_fingerprint(tokenizer), chat], sort_keys=True
@@ -186,7 +202,9 @@ def tokenize_rows(
     tokenizer = renderer.tokenizer
     target: Path | None = None
     if cache_dir is not None:
-        target = Path(cache_dir) / f"tok-{cache_key(parsed.file_hash, tokenizer, renderer)}"
+        target = (
+            Path(cache_dir) / f"tok-{cache_key(parsed.file_hash, tokenizer, renderer, parsed.fmt)}"
+        )
         if (target / "dataset_info.json").is_file():
             try:
                 ds = load_from_disk(str(target))

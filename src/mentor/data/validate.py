@@ -26,6 +26,7 @@ import numpy as np
 
 from mentor.config import Config
 from mentor.data.chat import ChatRenderer, Message
+from mentor.data.formats import RowFormat
 from mentor.data.tokenize import ParsedFile, read_jsonl, tokenize_rows
 from mentor.errors import DataError
 from mentor.paths import Workspace
@@ -209,7 +210,7 @@ def validate_file(
     policy = on_overlength or cfg.data.on_overlength
     if policy not in ("refuse", "drop"):
         raise DataError(f"--on-overlength {policy!r}: expected refuse or drop")
-    parsed = read_jsonl(path)
+    parsed = read_jsonl(path, RowFormat.from_config(cfg.data))
     report = ValidationReport(
         path=str(path),
         file_hash=parsed.file_hash,

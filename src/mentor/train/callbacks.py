@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from mentor.monitor import alerts as alerts_mod
 from mentor.monitor import system
 from mentor.paths import RunFolder, Workspace
 from mentor.store import connect
+from mentor.train import distributed
 from mentor.train.context import RunContext
 from mentor.train.lineage import commit_checkpoint, ledger_tail, write_ledger
 from mentor.train.run_folder import mem_gib
@@ -88,7 +88,7 @@ class LineageCallback(TrainerCallback):  # type: ignore[misc]
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> Any:
         ctx = self.ctx
         state.log_history = state.log_history[-LOG_HISTORY_KEPT:]
-        if not logs or "loss" not in logs or ctx.trainer.nan_step is not None:
+        if not logs or "loss" not in logs or ctx.trainer.nan_step is not None or not ctx.main:
             return control
         step = int(state.global_step)
         record = {
@@ -117,8 +117,13 @@ class LineageCallback(TrainerCallback):  # type: ignore[misc]
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         """The Trainer wrote ``checkpoint-<step>``: it becomes ``ws.current`` with the lineage's
         state, then the ledger records the rows it covers (a crash in between is repaired from
-        the state's ``ledger_tail`` on the next start)."""
+        the state's ``ledger_tail`` on the next start). With several ranks every rank has written
+        its RNG state into the folder before rank 0 moves it, and only rank 0 records."""
         ctx = self.ctx
+        distributed.barrier()
+        if not ctx.main:
+            ctx.uncommitted, ctx.ckpt_step = [], int(state.global_step)
+            return control
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         tail = ledger_tail(ctx.run.run_id, ctx.file_hash, ctx.uncommitted)
         lineage = dict(ctx.lineage, ledger_tail=tail)
@@ -322,8 +327,9 @@ def preview_probes(report: ValidationReport, heldout: list[int]) -> list[dict[st
     """What live previews ask: None = the SYLLO probe split (never trained on) for SYLLO data,
     else this file's held-out rows (empty: previews off, nothing is held out to ask)."""
     assert report.parsed is not None
-    held = [json.loads(report.parsed.raw[i]) for i in heldout]
-    sample = held or [json.loads(raw) for raw in report.parsed.raw[:1]]
+    parsed = report.parsed
+    held = [parsed.row_json(i) for i in heldout]
+    sample = held or [parsed.row_json(0) for _ in parsed.raw[:1]]
     return None if sample and is_syllo(items_from_rows(sample)) else held
 
 
@@ -344,4 +350,9 @@ def run_callbacks(
         job_id=job_id,
     )
     monitor = MonitorCallback(ctx.ws, ctx.cfg, folder, status=status, job_id=job_id)
-    return [LineageCallback(ctx), preview, monitor]
+    out: list[Any] = [LineageCallback(ctx), preview, monitor]
+    if ctx.cfg.training.early_stopping.enabled:  # last: it has the final word on saving
+        from mentor.train.early_stop import EarlyStoppingCallback
+
+        out.append(EarlyStoppingCallback(ctx, preview))
+    return out

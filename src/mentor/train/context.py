@@ -25,7 +25,7 @@ from mentor.models.nll import row_nll
 from mentor.paths import Workspace
 from mentor.store import kv
 from mentor.store.events import emit
-from mentor.train import lineage
+from mentor.train import distributed, lineage
 from mentor.train.run_folder import Status, TrainOutcome, TrainRun, mem_gib
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class RunContext:
     steps_total: int  # optimizer steps this call trains
     control: Callable[[], str | None]
     progress: Callable[[dict[str, Any]], None] | None = None
+    main: bool = True  # rank 0 (or the only process): the one that writes (train.distributed)
     trainer: Any = None
     uncommitted: list[tuple[int, list[int]]] = field(default_factory=list)  # (step, rows)
     start_step: int = field(init=False)  # the lineage's step when this call started
@@ -60,6 +61,8 @@ class RunContext:
     restore_rng: str | None = field(init=False)  # checkpoint whose RNG the first step restores
     action: str | None = None  # pause | stop | skip, once acted on
     sigterm: bool = False
+    stopper: Any = None  # the EarlyStopper when training.early_stopping is on
+    early_stop: dict[str, Any] | None = None  # why and where early stopping ended the file
     last_loss: float | None = None
     last_val: float | None = None
     val_at_step: int | None = None
@@ -72,8 +75,9 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.start_step = self.ckpt_step = int(self.lineage["global_step"])
-        rng = self.ws.current / "rng_state.pth"  # a resumed lineage's checkpoint
-        self.restore_rng = str(self.ws.current) if rng.is_file() else None
+        # a resumed lineage's checkpoint: rng_state.pth, or rng_state_<rank>.pth after DDP
+        rng = any(self.ws.current.glob("rng_state*.pth"))
+        self.restore_rng = str(self.ws.current) if rng else None
 
     @property
     def entry(self) -> dict[str, Any]:
@@ -85,9 +89,10 @@ class RunContext:
         files[self.file_hash] = dict(files[self.file_hash], **fields)
 
     def poll(self) -> str | None:
-        """The control request to act on now (SIGTERM counts as stop)."""
-        if self.sigterm:
-            return "stop"
+        """The control request to act on now (SIGTERM counts as stop), the same on every rank."""
+        return distributed.agree("stop" if self.sigterm else self._requested())
+
+    def _requested(self) -> str | None:
         try:
             action = self.control()
         except Exception as err:  # a broken control source must not kill training
@@ -137,7 +142,7 @@ class RunContext:
     def validate(self, model: Any, step: int) -> None:
         """Token-weighted loss on every held-out row, whole (no truncation), with the training
         mask (answer tokens only)."""
-        if not self.heldout:
+        if not self.heldout or not self.main:
             return
         ids, labels = self.data
         collate = PaddedCollator(self.pad_id)
@@ -221,9 +226,12 @@ class RunContext:
         )
 
     def _finished(self, path: Path) -> TrainOutcome:
+        kept = self.keep_best(path)
         step, entry = int(self.lineage["global_step"]), self.entry
         status = ENDED[self.action]
-        if self.action is None:
+        if kept is not None:
+            message = kept
+        elif self.action is None:
             message = (
                 f"{path.name}: trained {self.rows_trained} rows in {step - self.start_step} steps"
             )
@@ -232,7 +240,10 @@ class RunContext:
                 f"{path.name}: {status} at row {entry['next_row']}/{self.rows_total}, step {step}"
             )
         metrics = {**self.summary_metrics(), "mem_gib": mem_gib()}
-        kv.put(self.conn, kv.Key.TRAIN_TOKENS_PER_S, str(metrics["tokens_per_s"]))
+        if self.early_stop is not None:
+            metrics["early_stop"] = self.early_stop
+        if self.main:
+            kv.put(self.conn, kv.Key.TRAIN_TOKENS_PER_S, str(metrics["tokens_per_s"]))
         outcome = TrainOutcome(
             status,
             self.run.run_id,
@@ -245,7 +256,51 @@ class RunContext:
             metrics=metrics,
             message=message,
         )
-        return self.run.finish(outcome)
+        return self.run.finish(outcome) if self.main else outcome
+
+    def keep_best(self, path: Path) -> str | None:
+        """With early stopping, the file ends at its best checkpoint, not its last step: the
+        saved state (``ws.current``, the best) closes the file as completed there, the rows after
+        it are not counted (nor in the ledger: no checkpoint covered them) and an event says why.
+        Returns the outcome's message, or None when the last step is the one kept."""
+        step = int(self.lineage["global_step"])
+        stopper = self.stopper
+        if stopper is None or stopper.best_step is None or self.action is not None:
+            return None
+        if self.ckpt_step == step:
+            return None  # the last step was the best and is checkpointed
+        saved = lineage.read_state(self.ws)
+        assert saved is not None  # the best was checkpointed
+        info = self.early_stop or {
+            "stopped_at": None,
+            "metric": self.cfg.training.early_stopping.metric,
+            **stopper.to_dict(),
+        }
+        kept, rows = int(saved["global_step"]), self.rows_total
+        info = {**info, "kept_step": kept, "last_step": step}
+        entry = dict(saved["files"][self.file_hash], status="completed", early_stop=info)
+        saved["files"][self.file_hash] = entry
+        lineage.write_state(self.ws, saved)
+        self.lineage = saved
+        self.rows_trained -= sum(len(r) for _, r in self.uncommitted)
+        self.uncommitted = []
+        self.early_stop = info
+        best = f"{info['metric']}={stopper.best:.4g} at step {kept}"
+        if info["stopped_at"] is not None:
+            why = (
+                f"no improvement of {info['metric']} by more than {stopper.min_delta:g} in "
+                f"{stopper.patience} evaluation(s); stopped at step {step}"
+            )
+            kind = "train.early_stopped"
+        else:
+            why = f"the file ended at step {step} below its best"
+            kind = "train.kept_best"
+        msg = (
+            f"{path.name}: {why}; kept the best checkpoint ({best}): rows up to "
+            f"{entry['next_row']}/{rows} trained, the lineage continues from step {kept}"
+        )
+        self.run.event(kind, msg, **info)
+        return msg
 
     def _stopped_on_nan(self, path: Path) -> TrainOutcome:
         """The loss became NaN/Inf: the update was not kept; the last checkpoint stands."""
@@ -255,7 +310,8 @@ class RunContext:
             msg += f" and the last good checkpoint (step {kept}) is kept in {ws.current}"
         else:
             msg += ", nothing was kept"
-        self.run.event("train.nan", msg, level="error", step=nan)
+        if self.main:
+            self.run.event("train.nan", msg, level="error", step=nan)
         saved = lineage.read_state(ws) or {}
         outcome = TrainOutcome(
             "failed",
@@ -269,7 +325,7 @@ class RunContext:
             metrics={**self.summary_metrics(), "mem_gib": mem_gib()},
             message=msg,
         )
-        return self.run.finish(outcome, kept_step=kept)
+        return self.run.finish(outcome, kept_step=kept) if self.main else outcome
 
     @contextlib.contextmanager
     def stop_on_sigterm(self) -> Iterator[None]:

@@ -74,11 +74,13 @@ def training_order(train_rows: list[int], cfg: Config, file_hash: str, pass_no: 
 
 
 def heldout_rows(report: ValidationReport, cfg: Config) -> list[dict[str, Any]]:
-    """The held-out rows of a validated file as they appear in it, exactly as training splits them."""
+    """The held-out rows of a validated file, exactly as training splits them: each as it
+    appears in the file plus ``messages`` as training read it (ShareGPT, Alpaca and mapped rows
+    are evaluated like ``messages`` rows)."""
     if report.parsed is None:
         return []
     held, _ = split_rows(report.keep, cfg, report.file_hash)
-    return [json.loads(report.parsed.raw[i]) for i in held]
+    return [report.parsed.row_json(i) for i in held]
 
 
 # --------------------------------------------------------------------------- state on disk

@@ -10,7 +10,6 @@ ends or a pause/stop/skip/SIGTERM; close the run with its outcome. The parts:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,11 +19,13 @@ from mentor import control as control_channel
 from mentor.config import Config
 from mentor.data.packing import pad_id
 from mentor.data.validate import ValidationReport, validate_file
+from mentor.errors import ConfigError
 from mentor.paths import Workspace
 from mentor.store import connect
-from mentor.train import lineage
+from mentor.train import distributed, lineage
 from mentor.train.context import RunContext
 from mentor.train.run_folder import TrainOutcome, TrainRun, new_run_id, reconcile
+from mentor.train.schedule import lineage_warmup
 
 
 def train_file(
@@ -47,20 +48,41 @@ def train_file(
     validation, a config error); returns ``status="failed"`` when training started and had to
     stop (NaN/Inf loss), with the last good checkpoint kept in ``ws.current``. ``control``
     defaults to the workspace's control channel; ``callbacks`` are extra ``TrainerCallback``s.
+
+    Launched as several ranks (:mod:`mentor.train.distributed`), every rank calls this; rank 0
+    alone writes, reads the control channel and reports progress.
     """
     from mentor.models.loader import default_device, load_tokenizer
     from mentor.monitor.status import StatusWriter
     from mentor.train.trainer import build_trainer
 
+    ranks = distributed.init(cfg.training.ddp_backend)
+    if ranks.multi and cfg.training.early_stopping.enabled:
+        # only rank 0 computes the validation loss; the stop would have to be agreed by all ranks
+        raise ConfigError(
+            "training.early_stopping is not supported with training.gpus > 1 yet",
+            hint="set training.early_stopping.enabled=false, or train with one process",
+        )
     path, started, device = Path(path), time.time(), default_device()
     tokenizer = load_tokenizer(cfg.model_path(ws.home))
     if report is None:
-        report = validate_file(ws, cfg, path, tokenizer=tokenizer, on_overlength=on_overlength)
+        report = distributed.main_first(
+            ranks.main,
+            lambda first: validate_file(
+                ws,
+                cfg,
+                path,
+                tokenizer=tokenizer,
+                on_overlength=on_overlength,
+                write_quarantine=first,
+            ),
+        )
     report.raise_if_refused()  # never fail open: training takes its rows from a passed report
-    conn = connect(ws.db)
+    conn = distributed.main_first(ranks.main, lambda first: connect(ws.db))
     try:
-        state, resume = lineage.open_lineage(ws, conn, cfg)
-        reconcile(ws, conn, state if resume else None)
+        state, resume, run_id = distributed.from_main(
+            _open(ws, conn, cfg, report.file_hash) if ranks.main else ({}, False, "")
+        )
         plan = lineage.plan_file(state, report, cfg, path.name, force)
         if plan.done_before:
             return _done_before(path, report.file_hash, plan.entry, int(state["global_step"]))
@@ -68,11 +90,16 @@ def train_file(
         state["current_file"] = report.file_hash
 
         t = cfg.training
-        steps = math.ceil(math.ceil(len(plan.packs) / t.batch_size) / t.grad_accum)
-        run = TrainRun(ws, conn, new_run_id(ws, report.file_hash), job_id, path, started)
-        run.start(cfg, state, plan, steps=steps, device=device)
+        steps = distributed.optimizer_steps(
+            len(plan.packs), t.batch_size, t.grad_accum, ranks.world
+        )
+        if not resume:  # a new lineage: its warmup is sized to its first file, once
+            state["warmup_steps"] = lineage_warmup(t, steps)
+        run = TrainRun(ws, conn, run_id, job_id, path, started)
+        if ranks.main:
+            run.start(cfg, state, plan, steps=steps, device=device)
         if not plan.packs:
-            return _nothing_left(ws, run, state, plan, resume)
+            return _nothing_left(ws, run, state, plan, resume, ranks.main)
 
         ctx = RunContext(
             ws=ws,
@@ -86,8 +113,9 @@ def train_file(
             pad_id=pad_id(tokenizer),
             rows_total=len(plan.order),
             steps_total=steps,
-            control=control or control_channel.training_reader(ws, since=started),
-            progress=progress,
+            control=_control(ranks.main, control, ws, started),
+            progress=progress if ranks.main else None,
+            main=ranks.main,
         )
         trainer = build_trainer(
             ctx,
@@ -99,15 +127,37 @@ def train_file(
             status=status or StatusWriter(ws),
             extra=callbacks,
         )
+        if ranks.multi:
+            trainer.add_callback(distributed.rank_sync(trainer))
         with ctx.stop_on_sigterm():
             try:
                 trainer.train(resume_from_checkpoint=str(ws.current) if resume else None)
             except Exception as err:
-                run.failed(err, ctx.ckpt_step)
+                if ranks.main:
+                    run.failed(err, ctx.ckpt_step)
                 raise
         return ctx.outcome(path)
     finally:
         conn.close()
+
+
+def _open(
+    ws: Workspace, conn: Any, cfg: Config, file_hash: str
+) -> tuple[dict[str, Any], bool, str]:
+    """Rank 0's part of the start: the lineage (its saved state, else a new one), the runs a
+    dead process left open closed, the new run's id."""
+    state, resume = lineage.open_lineage(ws, conn, cfg)
+    reconcile(ws, conn, state if resume else None)
+    return state, resume, new_run_id(ws, file_hash)
+
+
+def _control(
+    main: bool, control: Callable[[], str | None] | None, ws: Workspace, started: float
+) -> Callable[[], str | None]:
+    """Rank 0 reads the control channel; the others hear its request through ``poll``."""
+    if not main:
+        return lambda: None
+    return control or control_channel.training_reader(ws, since=started)
 
 
 def _done_before(path: Path, file_hash: str, entry: dict[str, Any], step: int) -> TrainOutcome:
@@ -126,12 +176,17 @@ def _done_before(path: Path, file_hash: str, entry: dict[str, Any], step: int) -
 
 
 def _nothing_left(
-    ws: Workspace, run: TrainRun, state: dict[str, Any], plan: lineage.FilePlan, resume: bool
+    ws: Workspace,
+    run: TrainRun,
+    state: dict[str, Any],
+    plan: lineage.FilePlan,
+    resume: bool,
+    main: bool = True,
 ) -> TrainOutcome:
     """Every row was trained before a pause at the file's last step: the file is complete."""
     rows = len(plan.order)
     plan.entry.update(status="completed", next_row=rows)
-    if resume:
+    if resume and main:
         lineage.write_state(ws, state)
     outcome = TrainOutcome(
         "completed",
@@ -144,4 +199,4 @@ def _nothing_left(
         tokens=0,
         message="nothing left to train in this file",
     )
-    return run.finish(outcome)
+    return run.finish(outcome) if main else outcome

@@ -1,7 +1,7 @@
 """The lineage's learning-rate schedule: a function of the lineage's global step and tokens.
 
 It is never built from a file's ``max_steps``: warmup runs once per lineage (global steps
-``0..warmup_steps``), then the decay follows the lineage's trained tokens against
+``0..warmup_steps``; how many is fixed by :func:`lineage_warmup` when the lineage starts), then the decay follows the lineage's trained tokens against
 ``training.horizon_tokens``. The step lives in the scheduler's state (``scheduler.pt``, restored
 with the optimizer); the tokens live in ``mentor_state.json``. So a new file continues the curve
 where the last one left it (no sawtooth).
@@ -11,6 +11,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+
+def lineage_warmup(training: object, first_file_steps: int) -> int:
+    """Warmup steps of a new lineage: ``warmup_ratio`` of its first file's optimizer steps
+    (rounded down), at most ``warmup_steps``. Sized to what is trained, so a short first file
+    trains most of its steps at full LR instead of spending them all warming up."""
+    ratio = float(training.warmup_ratio)  # type: ignore[attr-defined]
+    cap = int(training.warmup_steps)  # type: ignore[attr-defined]
+    return max(0, min(cap, math.floor(ratio * first_file_steps + 1e-9)))
 
 
 @dataclass
@@ -23,10 +32,13 @@ class LineageSchedule:
     tokens: int = 0  # the lineage's trained tokens, updated as training goes
 
     @classmethod
-    def from_config(cls, training: object, tokens: int = 0) -> LineageSchedule:
+    def from_config(
+        cls, training: object, tokens: int = 0, warmup_steps: int | None = None
+    ) -> LineageSchedule:
+        """``warmup_steps``: the lineage's own (saved in its state); None = the config's cap."""
         return cls(
             kind=training.schedule,  # type: ignore[attr-defined]
-            warmup_steps=training.warmup_steps,  # type: ignore[attr-defined]
+            warmup_steps=training.warmup_steps if warmup_steps is None else warmup_steps,  # type: ignore[attr-defined]
             horizon_tokens=training.horizon_tokens,  # type: ignore[attr-defined]
             min_lr_ratio=training.min_lr_ratio,  # type: ignore[attr-defined]
             wsd_decay_fraction=training.wsd_decay_fraction,  # type: ignore[attr-defined]

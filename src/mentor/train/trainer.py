@@ -13,6 +13,7 @@
 The data order needs no override: the dataset holds this file's packs from the saved row in the
 seeded order, ``train_sampling_strategy="sequential"`` keeps that order, and
 ``ignore_data_skip=True`` stops the Trainer from fast-forwarding by the old step count.
+With several ranks accelerate deals the micro-batches out in turn (:mod:`mentor.train.distributed`).
 """
 
 from __future__ import annotations
@@ -194,9 +195,11 @@ def training_args(
     lineage callback asks for). ``bf16`` overrides ``training.bf16`` (a CPU measurement)."""
     from transformers import TrainingArguments
 
+    from mentor.train import distributed
     from mentor.train.model import resolve_bf16
 
     t = cfg.training
+    multi = distributed.ranks().multi
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size,
@@ -229,6 +232,10 @@ def training_args(
         use_cache=False,
         logging_nan_inf_filter=False,
         label_names=["labels"],
+        ddp_backend=distributed.backend_for(t.ddp_backend, device.startswith("cuda"))
+        if multi
+        else None,
+        ddp_find_unused_parameters=False if multi and t.method != "full" else None,
     )
 
 
@@ -295,7 +302,11 @@ def build_trainer(
     collator = (PackedCollator if plan.packing else PaddedCollator)(ctx.pad_id)
     flat = plan.packing and attn in FLAT_PACK_BACKENDS
     bf16 = None
-    if cfg.training.bf16 == "auto" and not device.startswith("cuda") and len(dataset):
+    from mentor.train import distributed
+
+    # one process on the CPU: measure; several ranks keep fp32 (one probe per rank could disagree)
+    single = not distributed.ranks().multi
+    if cfg.training.bf16 == "auto" and not device.startswith("cuda") and single and len(dataset):
         first = [dataset[i] for i in range(min(cfg.training.batch_size, len(dataset)))]
         bf16 = cpu_bf16(ctx, model, collator(first), flat)
     trainer = MentorTrainer(
@@ -312,7 +323,11 @@ def build_trainer(
         data_collator=collator,
         processing_class=tokenizer,  # checkpoints carry the tokenizer: current/ loads on its own
         callbacks=[*run_callbacks(ctx, report, tokenizer, status), *extra],
-        schedule=LineageSchedule.from_config(cfg.training, tokens=int(ctx.lineage["tokens"])),
+        schedule=LineageSchedule.from_config(
+            cfg.training,
+            tokens=int(ctx.lineage["tokens"]),
+            warmup_steps=ctx.lineage.get("warmup_steps"),
+        ),
         flat_packs=flat,
         on_oom=ctx.oom_event,
     )

@@ -52,3 +52,25 @@ def test_max_attempts_then_failed(fake_ws: Workspace, kit) -> None:
         d.close()
     assert kit.jobs(fake_ws)[0]["attempts"] == 2
     assert list(fake_ws.failed.glob("*a.jsonl.error.json"))
+
+
+def test_training_child_becomes_torchrun_ranks_with_training_gpus(fake_ws: Workspace) -> None:
+    """training.gpus > 1: the same child command runs as that many ranks, torchrun waiting the
+    orphan grace for their checkpoints; an accelerate config switches to accelerate launch."""
+    import sys
+
+    from mentor.daemon.launcher import ORPHAN_GRACE_S, Launcher
+
+    child = [sys.executable, "-m", "mentor.daemon.child", "--home", str(fake_ws.home)]
+    assert Launcher(fake_ws)._ranks(child) == child  # one GPU: one plain child
+    cmd = Launcher(fake_ws, ["training.gpus=2"])._ranks(child)
+    assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert cmd[cmd.index("--nproc-per-node") + 1] == "2"
+    assert cmd[cmd.index("--shutdown-timeout") + 1] == str(int(ORPHAN_GRACE_S))
+    assert cmd[-4:] == child[1:]
+    acc = Launcher(fake_ws, ["training.gpus=3", "training.accelerate_config=/cfg/ds.yaml"])
+    cmd = acc._ranks(child)
+    assert cmd[2] == "accelerate.commands.launch" and "/cfg/ds.yaml" in cmd
+    assert cmd[-4:] == child[1:]
+    bad = Launcher(fake_ws, ["training.gpus=zero"])  # the child itself reports the config error
+    assert bad._ranks(child) == child
