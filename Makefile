@@ -21,9 +21,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## The main job on the embedded default: tiny model, generated SYLLO data, CPU.
+## The main job on the embedded default: tiny model, generated SYLLO data, the daemon, CPU.
+## A new demo each time: the previous $(DEMO) folder is replaced.
 demo: install
-	$(PY) scripts/demo.py --workspace $(DEMO)
+	rm -rf $(DEMO)
+	$(MENTOR) demo --keep $(DEMO) $(DEMO_ARGS)
 
 ## Lint, types and the whole test suite (what CI runs).
 test: install check

@@ -24,6 +24,7 @@ LAYERS = {
     "daemon": 4,
     "analysis": 4,
     "tune": 4,
+    "demo": 4,  # mentor demo: starts the daemon and the dashboard, runs the analyses
     "monitor": 1,  # system figures and the status snapshot: training writes them
     "serve": 5,
     "cli": 6,

@@ -16,11 +16,13 @@ from rich.markup import escape
 
 from mentor import __version__
 from mentor.cli import analysis as analysis_cmd
+from mentor.cli import api_reference as api_reference_cmd
 from mentor.cli import augment as augment_cmd
 from mentor.cli import backup as backup_cmd
 from mentor.cli import control as control_cmd
 from mentor.cli import daemon as daemon_cmd
 from mentor.cli import dashboard as dashboard_cmd
+from mentor.cli import demo as demo_cmd
 from mentor.cli import eval as eval_cmd
 from mentor.cli import export as export_cmd
 from mentor.cli import forgetting as forgetting_cmd
@@ -95,6 +97,8 @@ augment_cmd.register(app)
 model_cmd.register(app)
 analysis_cmd.register(app)
 tune_cmd.register(app)
+demo_cmd.register(app)
+api_reference_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

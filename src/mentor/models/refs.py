@@ -47,12 +47,15 @@ def version_dir(ws: Workspace, name: str) -> Path:
 
 def from_version_dir(ws: Workspace, cfg: Config, vdir: Path) -> ModelRef:
     """A version holds ``adapter/`` (on the base its manifest names, else the workspace's base),
-    ``model/`` (a consolidated full model), or is itself an adapter directory."""
+    ``model/`` (a consolidated full model), ``state/`` with the model in it (a full fine-tune's
+    lineage, as ``current`` holds it), or is itself an adapter directory."""
     adapter, model = vdir / "adapter", vdir / "model"
     if is_adapter_dir(adapter):
         return ModelRef(vdir.name, _manifest_base(ws, cfg, vdir), adapter, vdir.name)
     if (model / "config.json").is_file():
         return ModelRef(vdir.name, model, None, vdir.name)
+    if (vdir / "state" / "config.json").is_file():  # a full fine-tune's lineage: the model itself
+        return ModelRef(vdir.name, vdir / "state", None, vdir.name)
     if is_adapter_dir(vdir):
         return ModelRef(vdir.name, cfg.model_path(ws.home), vdir, vdir.name)
     raise ModelError(f"{vdir}: version holds neither adapter/ nor model/")

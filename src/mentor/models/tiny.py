@@ -1,51 +1,78 @@
 """The tiny model factory: a Qwen3-architecture causal LM built from a config, with a byte-level
 BPE tokenizer trained here. Tests and the demo use it; nothing is downloaded.
 
-The tokenizer is trained on SYLLO text and carries the SYLLO renderer's fixed strings as added
-(non-special) tokens: the text and its decoding are unchanged, but a puzzle gets much shorter, so
-a tiny model sees more puzzles per second (``spec/demo-notes.md``). Same seed, same files.
+The tokenizer carries the SYLLO format's fixed spans (``tasks/syllo/scaffold.py``: the text
+between two variable fields, e.g. the three rule lines with their newlines, or ``": 1, "``) as
+added (non-special) tokens, and its BPE model is trained on what is left between them: the text
+and its decoding are unchanged, but a puzzle gets much shorter, so a tiny model sees more puzzles
+per second (``spec/demo-notes.md``, ``docs/demo.md``). Same seed, same files.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mentor.models.chat_template import CHATML_QWEN3_STYLE
+from mentor.models.chat_template import CHATML_QWEN3_STYLE, EMPTY_THINK
+from mentor.tasks.syllo import demo
 
 log = logging.getLogger(__name__)
 
-Size = Literal["xs", "s", "m"]
+Size = Literal["xs", "s", "m", "demo"]
 
-# hidden, layers, heads, kv heads, ffn, vocab
-SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
-    "xs": (128, 4, 4, 2, 384, 2048),
-    "s": (256, 6, 8, 4, 768, 4096),
-    "m": (512, 8, 8, 4, 1536, 8192),
+
+@dataclass(frozen=True)
+class TinySize:
+    """A tiny model's shape and the SYLLO text its tokenizer is trained on."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    corpus_tier: str = "mixed"  # tiers of the tokenizer's corpus (generate's ``tier``)
+    corpus_pool: int | None = None  # words of the corpus (generate's ``vocab_size``)
+
+
+SIZES: dict[str, TinySize] = {
+    "xs": TinySize(128, 4, 4, 2, 384, 2048),
+    "s": TinySize(256, 6, 8, 4, 768, 4096),
+    "m": TinySize(512, 8, 8, 4, 1536, 8192),
+    # The demo's model: the xs shape, its tokenizer trained on the demo's word pool, so each
+    # clue word, tile and answer is one token (docs/demo.md).
+    "demo": TinySize(128, 4, 4, 2, 384, 2048, corpus_tier=demo.TIER, corpus_pool=demo.WORDS),
 }
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 THINK_TOKENS = ["<think>", "</think>"]
+# The chat template's fixed text around a turn (role headers, the empty think block that opens
+# every answer and ends every generation prompt) as whole tokens, like the format's spans.
+CHAT_SPANS = ["user\n", "assistant\n", EMPTY_THINK]
 CORPUS_PUZZLES = 800
 
 
-def _corpus(seed: int) -> tuple[list[str], list[str]]:
+def _corpus(seed: int, tier: str, pool: int | None) -> tuple[list[str], list[str]]:
     """Training text for the tokenizer and the fixed strings to add as whole tokens."""
-    from mentor.tasks.syllo.scaffold import corpus, scaffold_strings
+    from mentor.tasks.syllo.scaffold import corpus, scaffold_strings, variable_text
 
-    texts = corpus(CORPUS_PUZZLES, seed)
+    texts = corpus(CORPUS_PUZZLES, seed, tier=tier, vocab_size=pool)
     # Chat framing as the template renders it, so role headers merge too.
     texts += [f"<|im_start|>user\n{t}<|im_end|>\n<|im_start|>assistant\n" for t in texts[:50]]
-    return texts, scaffold_strings()
+    # Only the text between fixed spans: those become whole tokens, merges go to the rest.
+    return [p for t in texts for p in variable_text(t)], scaffold_strings()
 
 
-def train_tokenizer(vocab_size: int, seed: int):  # -> PreTrainedTokenizerFast
+def train_tokenizer(
+    vocab_size: int, seed: int, *, tier: str = "mixed", pool: int | None = None
+):  # -> PreTrainedTokenizerFast
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    texts, scaffold = _corpus(seed)
+    texts, scaffold = _corpus(seed, tier, pool)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
@@ -56,7 +83,7 @@ def train_tokenizer(vocab_size: int, seed: int):  # -> PreTrainedTokenizerFast
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    extra = [s for s in dict.fromkeys([*THINK_TOKENS, *scaffold]) if s]
+    extra = [s for s in dict.fromkeys([*THINK_TOKENS, *CHAT_SPANS, *scaffold]) if s]
     tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in extra])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -111,10 +138,17 @@ def build_tiny(out: Path, *, size: Size = "xs", seed: int = 0) -> Path:
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
-    hidden, layers, heads, kv_heads, ffn, vocab = SIZES[size]
+    spec = SIZES[size]
+    hidden, layers, heads, kv_heads, ffn = (
+        spec.hidden,
+        spec.layers,
+        spec.heads,
+        spec.kv_heads,
+        spec.ffn,
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(vocab, seed)
+    tokenizer = train_tokenizer(spec.vocab, seed, tier=spec.corpus_tier, pool=spec.corpus_pool)
     tokenizer.save_pretrained(out)
 
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")

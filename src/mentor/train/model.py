@@ -12,9 +12,9 @@ from mentor.train.dropout import share_lora_dropout
 
 
 def resolve_bf16(cfg: Config, device: str) -> bool:
-    """``training.bf16``: on, off, or auto: a CUDA device that supports it. Never by default on
-    a CPU, where bf16 doubles or halves throughput depending on the chip (DESIGN pitfalls):
-    turn it on there after measuring."""
+    """``training.bf16``: on, off, or auto: a CUDA device that supports it. Never by constant on
+    a CPU, where bf16 doubles or halves throughput depending on the chip (DESIGN pitfalls): a
+    single-process CPU run with auto decides by measurement (``trainer.cpu_bf16``)."""
     import torch
 
     if cfg.training.bf16 == "on":

@@ -208,11 +208,17 @@ def optimizer_name(cfg: Config, device: str) -> str:
 
 
 def training_args(
-    cfg: Config, *, output_dir: Path, max_steps: int, log_every: int, device: str
+    cfg: Config,
+    *,
+    output_dir: Path,
+    max_steps: int,
+    log_every: int,
+    device: str,
+    bf16: bool | None = None,
 ) -> Any:
     """The ``TrainingArguments`` of a run: the lineage's step count, mentor's schedule and data
     order, checkpoints every ``training.save_steps`` (and at the run's last step, which the
-    lineage callback asks for)."""
+    lineage callback asks for). ``bf16`` overrides ``training.bf16`` (a CPU measurement)."""
     from transformers import TrainingArguments
 
     from mentor.train import distributed
@@ -238,7 +244,7 @@ def training_args(
         report_to=t.report_to or "none",
         seed=t.seed,
         data_seed=t.seed,
-        bf16=resolve_bf16(cfg, device),
+        bf16=resolve_bf16(cfg, device) if bf16 is None else bf16,
         use_cpu=not device.startswith("cuda"),
         activation_checkpointing=t.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False}
@@ -259,6 +265,40 @@ def training_args(
         optim=optimizer_name(cfg, device),
         torch_compile=t.compile,
     )
+
+
+def cpu_bf16(ctx: RunContext, model: Any, batch: dict[str, Any], flat: bool) -> bool:
+    """bf16 autocast on the CPU only where it measured faster (``models/precision.py``): the
+    model's forward+backward on this file's first micro-batch, both ways, cached per machine and
+    shape in the workspace; the choice and its figures become a ``train.precision`` event."""
+    from mentor.models.precision import choose_for_model
+    from mentor.store.db import transaction
+    from mentor.store.events import emit
+
+    t = ctx.cfg.training
+    inputs = {k: v for k, v in batch.items() if k not in MENTOR_KEYS}
+    if flat:
+        inputs = flatten_trained_positions(inputs)
+    choice = choose_for_model(
+        model,
+        dict(inputs, use_cache=False),
+        ctx.ws.cache / "precision.json",
+        extra=f"{t.method}|{t.batch_size}x{t.max_length}|{ctx.cfg.model.attn_implementation}",
+        rounds=t.bf16_probe_rounds,
+    )
+    with transaction(ctx.conn):
+        emit(
+            ctx.conn,
+            "train.precision",
+            choice.describe(),
+            run_id=ctx.run.run_id,
+            job_id=ctx.run.job_id,
+            bf16=choice.bf16,
+            fp32_s=choice.fp32_s,
+            bf16_s=choice.bf16_s,
+            cached=choice.cached,
+        )
+    return choice.bf16
 
 
 def build_trainer(
@@ -286,6 +326,17 @@ def build_trainer(
     if plan.packing and attn == "sdpa":
         model.set_attn_implementation(register_packed_sdpa())  # per-example attention in packs
     ids, labels = ctx.data
+    dataset = PackDataset(plan.packs, ids, labels)
+    collator = (PackedCollator if plan.packing else PaddedCollator)(ctx.pad_id)
+    flat = plan.packing and attn in FLAT_PACK_BACKENDS
+    bf16 = None
+    from mentor.train import distributed
+
+    # one process on the CPU: measure; several ranks keep fp32 (one probe per rank could disagree)
+    single = not distributed.ranks().multi
+    if cfg.training.bf16 == "auto" and not device.startswith("cuda") and single and len(dataset):
+        first = [dataset[i] for i in range(min(cfg.training.batch_size, len(dataset)))]
+        bf16 = cpu_bf16(ctx, model, collator(first), flat)
     trainer = MentorTrainer(
         model=model,
         args=training_args(
@@ -294,9 +345,10 @@ def build_trainer(
             max_steps=ctx.start_step + ctx.steps_total,
             log_every=logging_every(cfg, ctx.steps_total),
             device=device,
+            bf16=bf16,
         ),
-        train_dataset=PackDataset(plan.packs, ids, labels),
-        data_collator=(PackedCollator if plan.packing else PaddedCollator)(ctx.pad_id),
+        train_dataset=dataset,
+        data_collator=collator,
         processing_class=tokenizer,  # checkpoints carry the tokenizer: current/ loads on its own
         callbacks=[*run_callbacks(ctx, report, tokenizer, status), *extra],
         schedule=LineageSchedule.from_config(
@@ -304,7 +356,7 @@ def build_trainer(
             tokens=int(ctx.lineage["tokens"]),
             warmup_steps=ctx.lineage.get("warmup_steps"),
         ),
-        flat_packs=plan.packing and attn in FLAT_PACK_BACKENDS,
+        flat_packs=flat,
         loss_chunk=loss_chunk(cfg, device),
         on_oom=ctx.oom_event,
     )
