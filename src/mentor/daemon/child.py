@@ -35,6 +35,7 @@ from typing import Any
 
 from mentor import config as config_mod
 from mentor import control
+from mentor.daemon.supervisor import die_with_parent
 from mentor.engine.base import GenerationInterrupted, Interrupt
 from mentor.errors import ConfigError, DataError, MentorError
 from mentor.monitor.cpu_share import CpuShare
@@ -53,16 +54,6 @@ FUNCTIONS: dict[str, str] = {
     "consolidate": "mentor.daemon.consolidate:consolidate",
 }
 MODES = tuple(FUNCTIONS)
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def load_fn(spec: str) -> Callable[..., Any]:
@@ -366,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    _die_with_parent()
+    die_with_parent()
     args.daemon = None
     if distributed.ranks().multi:  # torchrun's agent is our parent, the daemon its parent
         args.daemon, args.parent = args.parent, os.getppid()

@@ -1,19 +1,33 @@
 """One supervisor for ``mentor up``: the daemon in this process, ``mentor serve`` as a child.
 
 The server is restarted if it dies (with a doubling backoff, capped at a minute) and stopped when
-the daemon exits. No other helper processes exist: one process tree, one owner.
+the daemon exits, or when ``mentor up`` itself dies (even by SIGKILL: the kernel sends the server
+SIGTERM, ``PR_SET_PDEATHSIG``). No other helper processes exist: one process tree, one owner.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the parent dies (Linux; elsewhere a no-op). Called in a
+    child: after fork in ``preexec_fn``, or first thing in the daemon's children."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -36,6 +50,7 @@ class Supervised:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent,
             env=dict(os.environ),
         )
         logf.close()
