@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mentor.cli.common import JsonOption, SetOption, out, print_json, progress_bar, state
+from mentor.cli.common import (
+    JsonOption,
+    SetOption,
+    out,
+    print_json,
+    progress_bar,
+    state,
+    task_progress,
+)
 from mentor.errors import ConfigError
 
 HtmlOption = Annotated[
@@ -107,13 +115,7 @@ def compare(
     st = state(ctx)
     ws, cfg = st.workspace(), st.config(overrides)
     with progress_bar(disable=as_json, transient=True) as bar:
-        ids: dict[str, Any] = {}
-
-        def progress(name: str, done: int, total: int) -> None:
-            if name not in ids:
-                ids[name] = bar.add_task(name, total=total, info="")
-            bar.update(ids[name], completed=done, total=total)
-
+        progress = task_progress(bar)
         result = run_compare(
             ws,
             cfg,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,18 @@ def progress_bar(*, disable: bool = False, transient: bool = False) -> Progress:
         disable=disable,
         transient=transient,
     )
+
+
+def task_progress(bar: Progress) -> Callable[[str, int, int], None]:
+    """An evaluation's ``progress(task, done, total)`` drawn as one bar per task."""
+    ids: dict[str, Any] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if name not in ids:
+            ids[name] = bar.add_task(name, total=total, info="")
+        bar.update(ids[name], completed=done, total=total)
+
+    return progress
 
 
 SetOption = Annotated[

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mentor.cli.common import JsonOption, SetOption, console, out, print_json, progress_bar, state
+from mentor.cli.common import (
+    JsonOption,
+    SetOption,
+    console,
+    out,
+    print_json,
+    progress_bar,
+    state,
+    task_progress,
+)
 from mentor.errors import ConfigError
 from mentor.paths import RunFolder
 
@@ -76,13 +85,7 @@ def eval_cmd(
     cfg = st.config(overrides)
     ref = model or _default_model(ws)
     with progress_bar(disable=as_json, transient=True) as bar:
-        ids: dict[str, Any] = {}
-
-        def progress(name: str, done: int, total: int) -> None:
-            if name not in ids:
-                ids[name] = bar.add_task(name, total=total, info="")
-            bar.update(ids[name], completed=done, total=total)
-
+        progress = task_progress(bar)
         result = evaluate(
             ws,
             cfg,
