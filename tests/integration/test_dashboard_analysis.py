@@ -125,6 +125,22 @@ def test_curve_page_and_json(workspace, client):
     assert client.get("/dashboard/static/analysis.js").status_code == 200
 
 
+def test_business_metrics_on_the_curve_page(workspace, client):
+    # Issue 14: cost, ROI, improvement and production shown on the dashboard too, from the same
+    # function as `mentor summary` and the daily report.
+    from mentor.analysis.costs import business
+
+    seed_lineage(workspace)
+    got = client.get("/api/dash/business").json()
+    cfg = config_mod.load(workspace.config_file)
+    want = business(workspace, cfg)
+    assert got["cost"]["train_hours"] == pytest.approx(want["cost"]["train_hours"])
+    assert got["cost"]["train_hours"] > 0 and got["cost"]["currency"] == cfg.cost.currency
+    assert got["roi"] == want["roi"] and got["improvement"] == want["improvement"]
+    page = client.get("/dashboard/curve").text
+    assert 'id="curve-cost"' in page and 'id="curve-roi"' in page
+
+
 def _store_items(ws: Workspace, ref: str, model_hash: str, task, solved: list[float]) -> None:
     conn = connect(ws.db)
     try:

@@ -98,6 +98,13 @@ def curve(dash: Dash, run: str | None = Run) -> Any:
     return analysis.curve(dash.ws, dash.cfg, run)
 
 
+@router.get("/business", response_model=s.Business)
+def business(dash: Dash) -> Any:
+    """Cost of training and evaluation, ROI per dataset, improvement across versions and the
+    API's production figures (as ``mentor summary`` and the daily report show them)."""
+    return analysis.business(dash.ws, dash.cfg)
+
+
 @router.get("/compare/models", response_model=s.CompareModels)
 def compare_models(dash: Dash) -> Any:
     """What the Compare page offers: the models and the configured benchmarks."""

@@ -192,6 +192,15 @@ class Curve(Open):
     analysis: Obj
 
 
+class Business(Open):
+    """``mentor.analysis.costs.business``: cost, ROI per dataset, improvement, production."""
+
+    cost: Obj
+    roi: list[Obj]
+    improvement: list[Obj]
+    production: Obj | None
+
+
 class CompareModels(Open):
     models: list[str]
     benchmarks: list[str]

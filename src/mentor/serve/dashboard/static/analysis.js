@@ -35,6 +35,15 @@
       { x: pv.steps, y: pv.values, name: "live probes solved (share)", mode: "lines", line: { dash: "dot" } },
     ], Object.assign({}, xaxis, marks));
     D.fillTable("curve-runs", (d.runs || []).map((r) => [r.id, r.file, r.step_start + " – " + r.step_end, r.status || "–"]));
+    const b = await D.get("/business");
+    const c = b.cost || {}, cur = c.currency || "";
+    D.fillTable("curve-cost", [
+      ["training hours", D.fmt(c.train_hours, 3)], ["GPU hours", D.fmt(c.gpu_hours, 3)],
+      ["evaluation hours", D.fmt(c.eval_hours, 3)], ["energy (kWh)", c.energy_kwh == null ? "–" : D.fmt(c.energy_kwh, 3)],
+      ["total cost", D.fmt(c.total_cost, 2) + " " + cur],
+    ]);
+    D.fillTable("curve-roi", (b.roi || []).map((r) => [r.version, (r.files || []).join(", "), r.rows, r.metric + " vs " + r.reference,
+      r.gain == null ? "–" : D.fmt(r.gain, 3), r.gain_per_1k_rows == null ? "–" : D.fmt(r.gain_per_1k_rows, 3), r.gain_per_cost == null ? "–" : D.fmt(r.gain_per_cost, 3)]));
   }
 
   // ---------------------------------------------------------------- compare

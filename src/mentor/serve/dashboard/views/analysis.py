@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mentor.analysis.compare import compare_data
+from mentor.analysis.costs import business as business_data
 from mentor.analysis.curve_data import curve_data
 from mentor.config import Config
 from mentor.errors import NotFoundError
@@ -44,6 +45,11 @@ def curve(ws: Workspace, cfg: Config, run: str | None = None) -> dict[str, Any]:
         if run is not None:
             raise
         return dict(EMPTY_CURVE)
+
+
+def business(ws: Workspace, cfg: Config) -> dict[str, Any]:
+    """The business metrics of ``mentor summary`` and the daily report, all time."""
+    return business_data(ws, cfg)
 
 
 def models(ws: Workspace) -> list[str]:
