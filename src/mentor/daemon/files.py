@@ -142,11 +142,11 @@ def daemon_reasons(problems: list[str], errors: list[str]) -> list[str]:
 def training_rows(report: Any, cfg: Config) -> int:
     """The rows a file trains (held-out rows out, ``epochs_per_file`` passes): the one
     denominator of the job's row count, from queueing to the end of training."""
-    from mentor.train.lineage import split_rows
+    from mentor.train.lineage import split_report
 
     if not report.keep:
         return int(report.rows_trainable)
-    _, train = split_rows(report.keep, cfg, report.file_hash)
+    _, train = split_report(report, cfg)
     return len(train) * cfg.training.epochs_per_file
 
 

@@ -38,7 +38,7 @@ from mentor.paths import Workspace
 from mentor.store import connect, transaction
 from mentor.store import forgetting as store
 from mentor.store.events import emit
-from mentor.train.lineage import _rng, split_rows
+from mentor.train.lineage import _rng, split_report
 from mentor.train.replay import find_file
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def heldout_sample(
     report = validate_file(ws, cfg, path, tokenizer=tokenizer, write_quarantine=False)
     if report.parsed is None:
         return report.file_hash, []
-    held, _ = split_rows(report.keep, cfg, report.file_hash)
+    held, _ = split_report(report, cfg)
     perm = _rng(cfg.training.seed, report.file_hash, 3).permutation(len(held))
     chosen = sorted(held[int(i)] for i in perm[: cfg.forgetting.rows_per_file])
     return report.file_hash, [json.loads(report.parsed.raw[i]) for i in chosen]

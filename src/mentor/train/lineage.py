@@ -57,13 +57,61 @@ def _rng(seed: int, file_hash: str, *extra: int) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, int(file_hash[:8], 16), *extra])
 
 
-def split_rows(keep: list[int], cfg: Config, file_hash: str) -> tuple[list[int], list[int]]:
-    """(held-out rows, training rows): min(holdout_max, fraction x rows), seeded by seed + file."""
-    perm = _rng(cfg.training.seed, file_hash, 0).permutation(np.asarray(keep, dtype=np.int64))
+def split_rows(
+    keep: list[int], cfg: Config, file_hash: str, groups: dict[int, Any] | None = None
+) -> tuple[list[int], list[int]]:
+    """(held-out rows, training rows): min(holdout_max, fraction x rows), seeded by seed + file.
+
+    With ``groups`` (row -> group key), whole groups are held out or trained: the augmented
+    copies of one source row never fall on both sides (else the held-out score is a training
+    score)."""
     n_hold = min(cfg.data.holdout_max, int(cfg.data.holdout_fraction * len(keep)))
     if len(keep) - n_hold < 1:
         n_hold = 0
-    return sorted(int(x) for x in perm[:n_hold]), sorted(int(x) for x in perm[n_hold:])
+    rng = _rng(cfg.training.seed, file_hash, 0)
+    if not groups:
+        perm = rng.permutation(np.asarray(keep, dtype=np.int64))
+        return sorted(int(x) for x in perm[:n_hold]), sorted(int(x) for x in perm[n_hold:])
+    members: dict[Any, list[int]] = {}
+    for i in keep:
+        members.setdefault(groups.get(i, ("row", i)), []).append(i)
+    keys = list(members)
+    held: list[int] = []
+    for g in rng.permutation(len(keys)):
+        if len(held) >= n_hold or len(held) + len(members[keys[g]]) >= len(keep):
+            break
+        held += members[keys[g]]
+    chosen = set(held)
+    return sorted(held), [i for i in keep if i not in chosen]
+
+
+def augment_groups(report: ValidationReport) -> dict[int, Any] | None:
+    """Row -> its source row for a file ``mentor augment`` wrote (each source row, then its
+    copies carrying ``metadata.augment.source_index``); None for any other file."""
+    parsed = report.parsed
+    if parsed is None:
+        return None
+    groups: dict[int, Any] = {}
+    last_original: int | None = None
+    for i in report.keep:
+        try:
+            meta = json.loads(parsed.raw[i]).get("metadata")
+        except (ValueError, AttributeError):
+            meta = None
+        aug = meta.get("augment") if isinstance(meta, dict) else None
+        if isinstance(aug, dict) and "source_index" in aug:
+            groups[i] = ("source", aug["source_index"])
+            if last_original is not None:  # the source row written just before its copies
+                groups[last_original] = groups[i]
+                last_original = None
+        else:
+            last_original = i
+    return groups or None
+
+
+def split_report(report: ValidationReport, cfg: Config) -> tuple[list[int], list[int]]:
+    """:func:`split_rows` of a validated file, its augmented copies kept with their source."""
+    return split_rows(report.keep, cfg, report.file_hash, augment_groups(report))
 
 
 def training_order(train_rows: list[int], cfg: Config, file_hash: str, pass_no: int) -> list[int]:
@@ -82,7 +130,7 @@ def heldout_rows(report: ValidationReport, cfg: Config) -> list[dict[str, Any]]:
     are evaluated like ``messages`` rows)."""
     if report.parsed is None:
         return []
-    held, _ = split_rows(report.keep, cfg, report.file_hash)
+    held, _ = split_report(report, cfg)
     return [report.parsed.row_json(i) for i in held]
 
 
@@ -334,7 +382,7 @@ def plan_file(
     """Split, order and pack the file from its saved row; a file completed before is planned
     again only with ``force`` (a new pass with its own order)."""
     file_hash = report.file_hash
-    heldout, train_rows = split_rows(report.keep, cfg, file_hash)
+    heldout, train_rows = split_report(report, cfg)
     entry = state["files"].get(file_hash)
     pass_no = int(entry.get("pass", 0)) if entry else 0
     if entry is not None and entry.get("status") == "completed":

@@ -105,3 +105,31 @@ def test_replay_packs_follow_their_own_pack_and_a_resume_rebuilds_them() -> None
     assert all(p.start == p.end for p in full if p.rows[0] >= 100)  # no progress
     resumed = mix(plan(4), rs, 64).packs
     assert resumed == [p for p in full if p.start >= 4 and not (p.start == p.end == 4)]
+
+
+def test_augmented_copies_stay_with_their_source_on_one_side(tmp_path: Path) -> None:
+    # An inbox file augmented by the daemon (data.augment.enabled): the source row, then its
+    # copies; a copy held out while its source trains would make the held-out score a training
+    # score.
+    from mentor.data.augment import augment_rows
+    from mentor.data.tokenize import read_jsonl
+    from mentor.data.validate import ValidationReport
+    from mentor.tasks.syllo.generate import generate
+
+    cfg = Config()
+    cfg.data.holdout_fraction, cfg.data.holdout_max = 0.3, 12
+    cfg.data.augment.factor, cfg.data.augment.ops = 2, ["shuffle_bank"]
+    out, _ = augment_rows(generate(10, 4), cfg.data.augment)
+    f = tmp_path / "aug.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in out))
+    parsed = read_jsonl(f)
+    report = ValidationReport(
+        path=str(f), file_hash=parsed.file_hash, max_length=1, on_overlength="refuse"
+    )
+    report.parsed, report.keep = parsed, list(range(len(parsed.rows)))
+    groups = lineage.augment_groups(report)
+    assert groups is not None and len(set(groups.values())) == 10
+    held, train = lineage.split_report(report, cfg)
+    assert held and train and sorted(held + train) == report.keep
+    assert {groups[i] for i in held}.isdisjoint({groups[i] for i in train})
+    assert lineage.split_report(report, cfg) == (held, train)  # seeded
