@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import importlib.util
 import json
@@ -332,10 +333,21 @@ def _run(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
             "message": f"{type(err).__name__}: {err}",
             "error_type": type(err).__name__,
             "permanent": False,
+            # a full disk is not the job's fault: the daemon pauses instead of retrying
+            "disk_full": _disk_full(err),
         }
     finally:
         if share is not None:
             share.__exit__(None, None, None)
+
+
+def _disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` (or an error it was raised from) is "no space left on device"."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,8 @@ class JobFlow:
                 return "stopped"
             self.failed(job, f"training process exited with code {rc} without a result", now)
             return "failed"
+        if out.get("disk_full"):
+            return self.disk_full(job, str(out.get("message") or "no space left on device"))
         status = str(out.get("status"))
         next_row = int(out.get("next_row") or 0)
         total = int(out.get("rows_total") or job.rows_total or 0)
@@ -154,6 +156,20 @@ class JobFlow:
             rows_trained=done,
             reason=reason,
         )
+
+    def disk_full(self, job: jobs.Job, message: str) -> str:
+        """The disk filled up under training: pause the daemon (a pause request, so it holds
+        across restarts) with an alert, and keep the job at its last checkpoint; retrying would
+        only fail again. ``mentor resume`` once space is free."""
+        control.request(self.ws, "pause", reason="disk full")
+        jobs.update(self.conn, job.id, state="paused", error=message)
+        text = (
+            f"{job.name}: the disk is full ({message}); the daemon paused, the job keeps its last "
+            f"checkpoint -- free space under {self.ws.home}, then `mentor resume`"
+        )
+        events.emit(self.conn, "disk_full", text, level="error", job_id=job.id)
+        self.board.alert(text)
+        return "disk_full"
 
     def failed(
         self, job: jobs.Job, message: str, now: float, *, permanent: bool = False, **upd: Any

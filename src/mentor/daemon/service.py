@@ -463,7 +463,10 @@ class Daemon:
         elif child.job_id is not None:
             job = jobs.get(self.conn, child.job_id)
             status = self.flow.after_train(job, out, rc, now, stopping=self.stopping)
-            if status == "paused" and not self.paused:
+            if status == "disk_full":
+                self.paused = True
+                self.board.set("paused")
+            elif status == "paused" and not self.paused:
                 resume_paused(self.conn)  # resumed before the child saw it: train on
             elif status == "paused":
                 self.board.set("paused")

@@ -86,6 +86,9 @@ def fake_train_file(
 
             control_channel.request(ws, asked, "stand-in request")
         time.sleep(delay)
+        if os.environ.get("FAKE_DISK_FULL_AT_ROW") == str(entry["next_row"]):
+            # the checkpoint write of this row finds the disk full (the last one stands)
+            raise OSError(28, "No space left on device", str(ws.current / "optimizer.pt"))
         conn.execute(
             "INSERT INTO ledger (lineage_id, file_hash, row_index, step, ts) VALUES (1, ?, ?, ?, ?)",
             (h, entry["next_row"], st["global_step"] + 1, time.time()),

@@ -246,3 +246,38 @@ def test_evaluation_progress_in_status_cli_and_daemon_log(
         kit.drive(d, lambda: kit.jobs(fake_ws)[0]["state"] == "done")
     finally:
         d.close()
+
+
+def test_a_full_disk_pauses_the_daemon_with_an_alert_and_resume_trains_on(
+    fake_ws: Workspace, kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: ENOSPC under training is not a failed attempt to retry: the daemon pauses with
+    an alert, the job keeps its last checkpoint, and after `resume` every row trains once."""
+    from mentor.store import connect, events
+
+    monkeypatch.setenv("FAKE_DISK_FULL_AT_ROW", "2")
+    d = kit.make_daemon(fake_ws)
+    d.start()
+    try:
+        kit.write_rows(fake_ws.inbox / "a.jsonl", 4)
+        kit.drive(d, lambda: [j["state"] for j in kit.jobs(fake_ws)] == ["paused"])
+        (job,) = kit.jobs(fake_ws)
+        assert job["attempts"] == 0 and "No space left" in job["error"]
+        assert d.paused and "disk_full" in kit.kinds(fake_ws)
+        from mentor.monitor.status import read_status
+
+        status = read_status(fake_ws)
+        assert status["status"] == "paused"
+        assert any("disk is full" in a for a in status["active_alerts"])
+        assert sorted(r for _, r in kit.ledger(fake_ws)) == [0, 1]
+        monkeypatch.delenv("FAKE_DISK_FULL_AT_ROW")  # space freed; read by the next child
+        from mentor import control
+
+        control.request(fake_ws, "resume")
+        kit.drive(d, lambda: [j["state"] for j in kit.jobs(fake_ws)] == ["done"])
+    finally:
+        d.close()
+    assert sorted(r for _, r in kit.ledger(fake_ws)) == [0, 1, 2, 3]
+    conn = connect(fake_ws.db)
+    assert not [e for e in events.recent(conn, limit=200) if e.kind == "job_retry"]
+    conn.close()
