@@ -7,7 +7,7 @@ backend ``replay`` for the duration of a test (``mentor eval --backend replay``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,10 @@ class ReplayEngine:
             progress(len(out))
         return out
 
-    def stream(self, request: GenRequest) -> Iterator[str]:
-        yield self._one(request).text
+    def stream(self, request: GenRequest) -> Generator[str, None, GenResult | None]:
+        result = self._one(request)
+        yield result.text
+        return result
 
     def load_adapter(self, name: str, path: Path) -> None:
         raise ConfigError("backend 'replay' replays fixed answers and loads no adapters")

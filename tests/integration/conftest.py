@@ -108,7 +108,8 @@ def hold() -> Callable[[Any, str], contextlib.AbstractContextManager[Held]]:
 @pytest.fixture()
 def syllo_file(tmp_path: Path) -> Callable[..., Path]:
     """``syllo_file(name, n, seed=1, tier="easy")``: a JSONL file of ``n`` generated puzzles
-    (easy rows are 330-450 tokens with the tiny tokenizer; hard rows 750-950)."""
+    (easy rows are 150-360 tokens with the tiny scaffold tokenizer, about two to a 512-token
+    pack; hard rows 400-670)."""
     from mentor.tasks.syllo.generate import generate
 
     def make(name: str, n: int, seed: int = 1, tier: str = "easy") -> Path:
@@ -122,13 +123,13 @@ def syllo_file(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture()
 def train_cfg(workspace) -> Callable[..., Config]:
     """``train_cfg(**training)``: the workspace's config made small and quick (LoRA r 4, batch 2,
-    no accumulation, log every step, warmup 3 steps, no live previews, no periodic validation, 2 held-out rows
+    no accumulation, max_length 512, log every step, warmup 3 steps, no live previews, no periodic validation, 2 held-out rows
     of 20%), with ``training`` keys overridden."""
 
     def make(**training: object) -> Config:
         cfg = config_mod.load(workspace.config_file)
         t = cfg.training
-        t.max_length, t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum = 1024, 4, 4, 2, 1
+        t.max_length, t.lora_r, t.lora_alpha, t.batch_size, t.grad_accum = 512, 4, 4, 2, 1
         t.logging_steps, t.save_steps, t.warmup_steps = 1, 1000, 3
         t.warmup_ratio = 1.0  # exactly warmup_steps: the lineage tests assert every LR
         t.learning_rate = 1e-3

@@ -74,6 +74,9 @@ def test_a_then_b_forgets_a_replay_reduces_it_and_the_gate_refuses(
     shutil.copytree(workspace.home, replay_ws.home)
     b_replay = replay_ws.inbox / "b.jsonl"
 
+    # B hard enough to move A: the scaffold tokenizer gives SYLLO's fixed text tokens of its
+    # own, which B never uses, so B needs more steps at a higher rate than A
+    cfg.training.epochs_per_file, cfg.training.learning_rate = 4, 1e-2
     assert train_file(workspace, cfg, b).status == "completed"
     plain = _after(workspace, cfg, "v002")
     cell = _a_cell(workspace, "v002")

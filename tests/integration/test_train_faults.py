@@ -117,7 +117,7 @@ def test_killed_runs_are_closed_and_their_lost_steps_trained_once(
     """Defects 3 and 4: a process killed before a new lineage's first checkpoint, then one
     killed after a checkpoint, then a run to the end: the ledger holds each row once, the dead
     runs are closed as killed, and each step of the lineage is in one run's metrics only."""
-    cfg = train_cfg(save_steps=2, max_length=512)  # one puzzle per pack: 2 rows a step
+    cfg = train_cfg(save_steps=2, packing=False)  # one puzzle a sequence: 2 rows a step
     f = syllo_file("k.jsonl", 12)
     with pytest.raises(Killed):
         train_file(workspace, cfg, f, callbacks=[KillAt(1)])  # no checkpoint yet

@@ -24,7 +24,7 @@ from mentor.tune import SearchOptions, run_search
 
 # Small and fast: 4 held-out rows scored after every step, 4 report points per trial.
 SETS = {
-    "training.max_length": 1024,
+    "training.max_length": 512,
     "training.batch_size": 2,
     "training.grad_accum": 1,
     "training.warmup_steps": 0,

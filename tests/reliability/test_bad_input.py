@@ -176,7 +176,8 @@ def test_bad_inputs_refused_with_reasons_and_nothing_outside_touched(
         cases.append(
             ("thousands at once", f"many/m{i:05d}.jsonl", good_line(i) + b"{bad\n", "refused")
         )
-    inbox = Inbox(ws.inbox, settle_seconds=1.0)
+    # a file without a final newline (binary, truncated) is taken after the grace window
+    inbox = Inbox(ws.inbox, settle_seconds=1.0, incomplete_grace_seconds=2.0)
     for _, name, blob, _ in cases:
         p = ws.inbox / name
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def _ledger(ws, file_hash: str) -> list[int]:
 
 def test_damaged_checkpoint_falls_back_to_the_previous_one(workspace, train_cfg, syllo_file, tally):
     ws = workspace
-    cfg = train_cfg(save_steps=2, max_length=512)  # one puzzle per pack: 2 rows a step
+    cfg = train_cfg(save_steps=2, packing=False)  # one puzzle a sequence: 2 rows a step
     f = syllo_file("c.jsonl", 12)
     with pytest.raises(Killed):
         train_file(ws, cfg, f, callbacks=[KillAt(4)])  # checkpoints at steps 2 and 4
@@ -88,7 +88,7 @@ def test_full_disk_during_a_checkpoint_leaves_the_last_good_one(
     workspace, train_cfg, syllo_file, monkeypatch, tally
 ):
     ws = workspace
-    cfg = train_cfg(save_steps=2, max_length=512)
+    cfg = train_cfg(save_steps=2, packing=False)
     f = syllo_file("e.jsonl", 12)
     real = lineage.atomic_write_json
     calls = {"n": 0}

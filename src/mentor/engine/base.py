@@ -9,7 +9,7 @@ untrained baseline of a version needs no second model when the version sits on t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -82,8 +82,9 @@ class Engine(Protocol):
         """
         ...
 
-    def stream(self, request: GenRequest) -> Iterator[str]:
-        """Text deltas of one generation (for server-sent events)."""
+    def stream(self, request: GenRequest) -> Generator[str, None, GenResult | None]:
+        """Text deltas of one generation (for server-sent events); the generator returns the
+        :class:`GenResult` with the counted tokens (None: the caller counts the text)."""
         ...
 
     def load_adapter(self, name: str, path: Path) -> None:

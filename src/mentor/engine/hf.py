@@ -15,7 +15,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -362,7 +362,7 @@ class HFEngine:
             text, prompt_tokens, n, "stop" if ended is not None or stopped else "length"
         )
 
-    def stream(self, request: GenRequest) -> Iterator[str]:
+    def stream(self, request: GenRequest) -> Generator[str, None, GenResult | None]:
         import torch
         from transformers import StoppingCriteriaList
 
@@ -400,7 +400,7 @@ class HFEngine:
             thread.start()
             got: list[int] = []
             sent = 0
-            finished = False
+            finished = stopped = False
             try:
                 while not finished:
                     chunk = streamer.q.get()
@@ -409,12 +409,13 @@ class HFEngine:
                     for t in chunk:
                         if t in stops or len(got) >= request.max_new_tokens:
                             finished = True
+                            stopped = t in stops
                             break
                         got.append(t)
                     text = self.tokenizer.decode(got, skip_special_tokens=True)
-                    text, stopped = trim_at_stop(text, request.stop)
-                    if stopped:
-                        finished = True
+                    text, at_stop = trim_at_stop(text, request.stop)
+                    if at_stop:
+                        finished = stopped = True
                         safe = len(text)
                     else:
                         safe = len(text) if finished else len(text) - holdback
@@ -433,6 +434,9 @@ class HFEngine:
                 thread.join()
         if error:
             raise error[0]
+        # the counts of the tokens themselves: re-encoding the text need not give them back
+        length = not stopped and len(got) >= request.max_new_tokens
+        return GenResult(text, width, len(got), "length" if length else "stop")
 
 
 def _active(model: Any) -> str | None:

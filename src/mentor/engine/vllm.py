@@ -7,7 +7,7 @@ own adapter is registered as ``default``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +125,11 @@ class VLLMEngine:
             hint="evaluate such data with backend hf",
         )
 
-    def stream(self, request: GenRequest) -> Iterator[str]:
+    def stream(self, request: GenRequest) -> Generator[str, None, GenResult | None]:
         # vLLM's offline engine has no incremental API; yield the whole text as one delta.
-        yield self.generate([request])[0].text
+        result = self.generate([request])[0]
+        yield result.text
+        return result
 
 
 def build_vllm(model_path: Path, adapter: Path | None, cfg: Any, **options: Any) -> VLLMEngine:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mentor.engine import GenRequest, GenResult
 from mentor.engine.pool import ModelPool, Resolved, seeded
@@ -183,22 +184,22 @@ class Batcher:
             parts: list[str] = []
             with seeded(engine, job.seed):
                 gen = engine.stream(job.request)
+                counted: GenResult | None = None
                 try:
-                    for delta in gen:
+                    while not job.cancelled.is_set():
+                        try:
+                            delta = next(gen)
+                        except StopIteration as done:  # the engine's own token counts
+                            counted = done.value
+                            break
                         parts.append(delta)
                         job.on_delta(delta)
-                        if job.cancelled.is_set():
-                            break
                 finally:
                     close = getattr(gen, "close", None)
                     if close is not None:
                         close()
             text = "".join(parts)
-            tok = engine.tokenizer
-            prompt_tokens = len(tok(job.request.prompt, add_special_tokens=False)["input_ids"])
-            new_tokens = len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
-            finish = "length" if new_tokens >= job.request.max_new_tokens else "stop"
-            result = GenResult(text, prompt_tokens, new_tokens, finish)
+            result = counted or _counted(engine.tokenizer, job.request, text)
         except BaseException as err:
             log.warning("stream failed: %s", err)
             self._finish(job, error=err)
@@ -206,3 +207,11 @@ class Batcher:
         self._finish(job, result=result)
         if self.on_batch is not None:
             self.on_batch(1, result.new_tokens, time.perf_counter() - t0)
+
+
+def _counted(tokenizer: Any, request: GenRequest, text: str) -> GenResult:
+    """A streamed result whose engine did not count its tokens (a cut stream): count the text."""
+    prompt_tokens = len(tokenizer(request.prompt, add_special_tokens=False)["input_ids"])
+    new_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+    finish = "length" if new_tokens >= request.max_new_tokens else "stop"
+    return GenResult(text, prompt_tokens, new_tokens, finish)
