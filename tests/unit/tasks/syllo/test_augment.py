@@ -172,15 +172,6 @@ def test_config_ops_agree_with_the_code() -> None:
         AugmentConfig(ops=["typos+typos"])
 
 
-def test_users_sample_files_augment_cleanly(origin_data: Path, tmp_path: Path) -> None:
-    for name in ("syllo_3tier_sample.jsonl", "syllo_10level_sample.jsonl"):
-        dst = tmp_path / name
-        rep = augment_file(origin_data / name, dst, AugmentConfig(factor=5, seed=1))
-        assert rep.rows_in == rep.originals and rep.augmented >= 4 * rep.rows_in
-        rows = [json.loads(x) for x in dst.read_text().splitlines()]
-        assert all(check_row(r) is None for r in rows)
-
-
 def test_variants_draw_only_the_configured_shapes() -> None:
     shapes_cfg = {"variants": ["canonical", "solutions_list"], "keep_original": False}
     out, rep = augment_rows(list(_source()), AugmentConfig(ops=["variants"], **shapes_cfg))
