@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from helpers.kills import KillAt, Killed
 from mentor.store import connect, events
 from mentor.store.lineage import file_rows
 from mentor.store.runs import get as get_run
@@ -23,22 +24,6 @@ from mentor.train import train_file
 from mentor.train.run_folder import LOST_METRICS
 
 pytestmark = pytest.mark.slow
-
-
-class Killed(BaseException):
-    """The process died here."""
-
-
-class KillAt(TrainerCallback):
-    """Kill the training when ``step`` optimizer steps are done (before the next one begins)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Killed(f"killed after step {self.step}")
-        return control
 
 
 class OomOnce(TrainerCallback):

@@ -13,28 +13,14 @@ import errno
 import json
 
 import pytest
-from transformers import TrainerCallback
 
+from helpers.kills import KillAt, Killed
 from mentor.errors import IntegrityError
 from mentor.store import connect, events
 from mentor.store.lineage import file_rows
 from mentor.train import lineage, train_file
 
 pytestmark = pytest.mark.slow
-
-
-class Killed(BaseException):
-    """The process died here (no handler of training catches it)."""
-
-
-class KillAt(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise Killed(f"killed after step {self.step}")
-        return control
 
 
 def _ledger(ws, file_hash: str) -> list[int]:
