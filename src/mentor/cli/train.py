@@ -112,7 +112,7 @@ def validate(
             "est. training time",
             "-"
             if report.est_seconds is None
-            else f"{report.est_seconds:.0f} s ({report.tokens_per_s:,.0f} tokens/s, "
+            else f"{report.est_seconds:.3g} s ({report.tokens_per_s:,.0f} tokens/s, "
             f"{report.tokens_per_s_source})",
         )
         t.add_row("validation time", f"{report.seconds:.1f} s")

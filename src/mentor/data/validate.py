@@ -319,4 +319,5 @@ def set_rate(report: ValidationReport, cfg: Config, tokens_per_s: float, source:
     """The training time estimate from a rate (tokens/s) and where the rate came from."""
     report.tokens_per_s, report.tokens_per_s_source = round(tokens_per_s, 1), source
     if tokens_per_s > 0:
-        report.est_seconds = round(report.tokens * cfg.training.epochs_per_file / tokens_per_s, 1)
+        seconds = report.tokens * cfg.training.epochs_per_file / tokens_per_s
+        report.est_seconds = float(f"{seconds:.3g}")  # 3 significant digits: a tiny file is not 0 s

@@ -92,6 +92,8 @@ def test_report_numbers(tok, tmp_path: Path) -> None:
     assert sum(b["count"] for b in d["histogram"]) == 20
     assert d["est_seconds"] == pytest.approx(sum(lengths) / 100.0, rel=0.01)
     json.dumps(d)  # serialisable for --json
+    fast = validate_file(None, _cfg(), f, tokenizer=tok, tokens_per_s=1e7)
+    assert 0 < fast.est_seconds == pytest.approx(sum(lengths) / 1e7, rel=0.01)  # never "0 s"
 
 
 def test_contamination_found(tok, tmp_path: Path) -> None:
