@@ -42,7 +42,7 @@ def reverse_file(path: Path, n: int) -> Path:
 def _after(ws: Workspace, cfg, version: str) -> GateDecision:
     engine = eval_engine(cfg.model_path(ws.home), ws.current, cfg)
     return forgetting.after_version(
-        ws, cfg, version=version, adapter=ws.current, engine=engine,
+        ws, cfg, version=version, weights=ws.current, engine=engine,
         decision=GateDecision(True, "not worse on the quick benchmarks"),
     )  # fmt: skip
 
@@ -92,3 +92,29 @@ def test_a_then_b_forgets_a_replay_reduces_it_and_the_gate_refuses(
     _after(replay_ws, cfg, "v002")
     replayed = _a_cell(replay_ws, "v002")
     assert replayed["delta"] < cell["delta"]  # replay reduces the rise
+
+
+def test_a_full_fine_tune_is_measured_against_the_untrained_base(
+    workspace, train_cfg, syllo_file
+) -> None:
+    """A full fine-tune keeps its lineage state beside its weights (no adapter): the version is
+    still measured, and the probe's base is the untrained model, not the trained one."""
+    cfg = train_cfg(packing=False, method="full")
+    cfg.data.holdout_fraction, cfg.data.holdout_max = 0.4, 4
+    cfg.forgetting.sample, cfg.forgetting.probe_rows = 0, 4
+    a = shutil.move(syllo_file("a.jsonl", 8, seed=1), workspace.inbox / "a.jsonl")
+    assert train_file(workspace, cfg, a).status == "completed"
+    assert not (workspace.current / "adapter_config.json").exists()
+    engine = eval_engine(workspace.current, None, cfg)  # the whole trained model
+    forgetting.after_version(
+        workspace, cfg, version="v001", weights=workspace.current, engine=engine,
+        decision=GateDecision(True, "-"),
+    )  # fmt: skip
+    assert _a_cell(workspace, "v001")["n"] > 0  # A's held-out rows scored
+    conn = connect(workspace.db)
+    try:
+        m = matrix(conn)
+    finally:
+        conn.close()
+    probe = m["cells"][[f["name"] for f in m["files"]].index(forgetting.PROBE_NAME)][0]
+    assert probe["ref_version"] == "base" and abs(probe["delta"]) > 1e-4

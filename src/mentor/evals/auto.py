@@ -154,7 +154,8 @@ def after_training(
     else:
         decision = gate(gate_on, _stored_scores(ws, cfg, serving, gate_tasks, interrupt), cfg.eval)
     decision = forgetting.after_version(
-        ws, cfg, version=spec.version or version, adapter=spec.adapter, engine=engine,
+        ws, cfg, version=spec.version or version, engine=engine,
+        weights=spec.adapter or (None if spec.is_base else spec.base),
         decision=decision, job_id=job_id, interrupt=interrupt,
     )  # fmt: skip
 

@@ -70,11 +70,12 @@ class FileCheck:
         return dict(vars(self), ci=list(self.ci) if self.ci else None)
 
 
-def lineage_state(adapter: Path | None) -> dict[str, Any] | None:
-    """The lineage state saved with a version (``state/``) or with ``current``."""
-    if adapter is None:
+def lineage_state(weights: Path | None) -> dict[str, Any] | None:
+    """The lineage state saved with a version (``state/``) or with ``current``; ``weights`` is
+    the version's adapter, or its whole model for a full fine-tune."""
+    if weights is None:
         return None
-    for p in (adapter / "mentor_state.json", adapter.parent / "state" / "mentor_state.json"):
+    for p in (weights / "mentor_state.json", weights.parent / "state" / "mentor_state.json"):
         if p.is_file():
             data = json.loads(p.read_text(encoding="utf-8"))
             return data if isinstance(data, dict) else None
@@ -194,7 +195,7 @@ def measure(
         for h, name, kind, rows in jobs:
             items = items_from_rows(rows, source=name)
             if kind == "probe" and store.get(conn, lid, store.BASE, h) is None:
-                base, _ = score(engine, cfg, name, items, adapter=BASE_ADAPTER, interrupt=interrupt)
+                base = _base_scores(ws, cfg, engine, name, items, interrupt)
                 _put(conn, lid, store.BASE, h, name, kind, base, {})
             losses, gen = score(engine, cfg, name, items, interrupt=interrupt)
             mean = sum(losses.values()) / max(len(losses), 1)
@@ -207,6 +208,24 @@ def measure(
     finally:
         conn.close()
     return checks
+
+
+def _base_scores(
+    ws: Workspace,
+    cfg: Config,
+    engine: Engine,
+    name: str,
+    items: list[Item],
+    interrupt: Interrupt | None,
+) -> dict[str, float]:
+    """Per-row loss of the untrained base: the engine's base under its adapter, or, for a full
+    fine-tune (no adapters), the workspace's base model loaded once for this."""
+    if engine.adapters():
+        return score(engine, cfg, name, items, adapter=BASE_ADAPTER, interrupt=interrupt)[0]
+    from mentor.evals.runner import eval_engine
+
+    base = eval_engine(cfg.model_path(ws.home), None, cfg)  # freed when this returns
+    return score(base, cfg, name, items, interrupt=interrupt)[0]
 
 
 def _put(
@@ -254,15 +273,16 @@ def after_version(
     cfg: Config,
     *,
     version: str,
-    adapter: Path | None,
+    weights: Path | None,
     engine: Engine,
     decision: GateDecision,
     job_id: int | None = None,
     interrupt: Interrupt | None = None,
 ) -> GateDecision:
     """The daemon's hook (``evals.auto.after_training``): measure the version's column of the
-    matrix and return the gate's decision with forgetting taken into account."""
-    state = lineage_state(adapter)
+    matrix and return the gate's decision with forgetting taken into account. ``weights``: the
+    version's adapter, or its whole model for a full fine-tune."""
+    state = lineage_state(weights)
     if not cfg.forgetting.enabled or state is None or "lineage_id" not in state:
         return decision
     t0 = time.perf_counter()
