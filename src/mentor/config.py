@@ -44,8 +44,10 @@ class ChatConfig(Section):
         None,
         description="System prompt added only to rows that have none; the data's own system turns are kept.",
     )
-    train_on: Literal["all_assistant", "last_assistant"] = Field(
-        "all_assistant", description="Which assistant turns of a multi-turn row carry loss."
+    train_on: Literal["all_assistant", "last_assistant", "all"] = Field(
+        "all_assistant",
+        description="Which tokens carry loss: every assistant turn, the last one, or all (the "
+        "prompt too, like LLaMA-Factory's train_on_prompt; evaluation loss uses the same mask).",
     )
 
 

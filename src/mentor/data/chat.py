@@ -158,6 +158,8 @@ class ChatRenderer:
             return Rendered(text, ((0, len(text)),))
         msgs = self.with_system(row)
         full = self._template(msgs, generation_prompt=False)
+        if self.train_on == "all":
+            return Rendered(full, ((0, len(full)),))
         assistant_at = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
         if self.train_on == "last_assistant":
             assistant_at = assistant_at[-1:]

@@ -72,6 +72,9 @@ def test_multi_turn_all_and_last(tok) -> None:
     ]
     (y,) = _tokenized(ChatRenderer(tok, train_on="last_assistant"), [row])
     assert _trained(tok, y["input_ids"], y["labels"]) == ["goodbye<|im_end|>"]
+    (z,) = _tokenized(ChatRenderer(tok, train_on="all"), [row])  # the prompt too
+    assert _trained(tok, z["input_ids"], z["labels"]) == [tok.decode(z["input_ids"])]
+    assert z["input_ids"] == x["input_ids"]
 
 
 def test_puzzle_rows_answer_exact(tok, tmp_path: Path) -> None:
