@@ -19,6 +19,7 @@ every version, so versions pair row by row) + ``probe_rows``, scored by teacher 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ from mentor.evals.gate import GateDecision
 from mentor.evals.runner import run_task
 from mentor.evals.stats import paired_bootstrap
 from mentor.evals.tasks import Item, Task, is_syllo, items_from_rows
-from mentor.paths import Workspace
+from mentor.paths import Workspace, atomic_write_json, sha256_file
 from mentor.store import connect, transaction
 from mentor.store import forgetting as store
 from mentor.store.events import emit
@@ -90,14 +91,28 @@ def probe_rows(n: int) -> list[dict[str, Any]]:
 def heldout_sample(
     ws: Workspace, cfg: Config, path: Path, tokenizer: Any
 ) -> tuple[str, list[dict[str, Any]]]:
-    """(file hash, up to ``rows_per_file`` held-out rows): the same seeded rows every version."""
+    """(file hash, up to ``rows_per_file`` held-out rows): the same seeded rows every version.
+
+    Choosing them validates the whole file (the split depends on which rows are trainable), so
+    the choice is cached in ``data/cache/forgetting/`` under the file's content hash and every
+    setting the split depends on: each file is validated once, not once per version."""
+    file_hash = sha256_file(path)
+    settings = [cfg.data.model_dump(mode="json"), cfg.chat.model_dump(mode="json"),
+                cfg.training.max_length, cfg.training.seed, cfg.forgetting.rows_per_file]  # fmt: skip
+    key = hashlib.sha256(json.dumps([file_hash, settings], sort_keys=True).encode()).hexdigest()
+    cached = ws.cache / "forgetting" / f"{key[:32]}.json"
+    if cached.is_file():
+        return file_hash, list(json.loads(cached.read_text(encoding="utf-8")))
     report = validate_file(ws, cfg, path, tokenizer=tokenizer, write_quarantine=False)
     if report.parsed is None:
         return report.file_hash, []
     held, _ = split_report(report, cfg)
     perm = _rng(cfg.training.seed, report.file_hash, 3).permutation(len(held))
     chosen = sorted(held[int(i)] for i in perm[: cfg.forgetting.rows_per_file])
-    return report.file_hash, [json.loads(report.parsed.raw[i]) for i in chosen]
+    rows = [json.loads(report.parsed.raw[i]) for i in chosen]
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cached, rows)
+    return report.file_hash, rows
 
 
 def score(

@@ -93,3 +93,22 @@ def test_the_probe_ships_with_the_package() -> None:
     rows = probe_rows(1000)
     assert len(rows) == 128 and len({r["id"] for r in rows}) == 128
     assert all(r["messages"][-1]["role"] == "assistant" for r in rows)
+
+
+def test_heldout_sample_validates_a_file_once(workspace, tiny_model_dir, tmp_path) -> None:
+    """The held-out rows a version is scored on are chosen once per file and settings (a
+    lineage's every version re-scores up to max_files earlier files)."""
+    from mentor.evals.forgetting import heldout_sample
+    from mentor.models.loader import load_tokenizer
+    from mentor.tasks.syllo.generate import generate
+
+    f = tmp_path / "a.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in generate(20, 3, tier="easy")))
+    cfg = config_mod.Config()
+    cfg.data.holdout_fraction, cfg.data.holdout_max, cfg.forgetting.rows_per_file = 0.5, 10, 4
+    h, rows = heldout_sample(workspace, cfg, f, load_tokenizer(tiny_model_dir))
+    assert len(rows) == 4 and len(list((workspace.cache / "forgetting").iterdir())) == 1
+    # the second time nothing is validated (no tokenizer needed): the same rows from the cache
+    assert heldout_sample(workspace, cfg, f, None) == (h, rows)
+    cfg.forgetting.rows_per_file = 2  # another setting is another choice
+    assert len(heldout_sample(workspace, cfg, f, load_tokenizer(tiny_model_dir))[1]) == 2
