@@ -310,7 +310,7 @@ class TrainingConfig(Section):
         "start through `accelerate launch --config_file` with it, passed as is.",
     )
     replay_fraction: float = Field(
-        0.0,
+        0.25,
         ge=0.0,
         lt=1.0,
         description="Share of the trained rows that are replayed rows of earlier files of the "

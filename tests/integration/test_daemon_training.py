@@ -72,7 +72,8 @@ def q(ws: Workspace, sql: str, *args: object) -> list[sqlite3.Row]:
 
 
 def ledger_rows(ws: Workspace) -> list[int]:
-    return [r[0] for r in q(ws, "SELECT row_index FROM ledger")]
+    """Rows trained as their own file's (replayed rows of earlier files are not progress)."""
+    return [r[0] for r in q(ws, "SELECT row_index FROM ledger WHERE replay = 0")]
 
 
 def drive(d, until, timeout: float = 240.0) -> None:
@@ -105,6 +106,8 @@ def test_files_versions_then_consolidation_base(workspace: Workspace) -> None:
         vs = q(ws, "SELECT name, status FROM versions ORDER BY name")
         assert len(vs) == 2 and vs[-1]["status"] == "serving"
         assert sorted(ledger_rows(ws)) == sorted(list(range(8)) + list(range(6)))
+        replayed = q(ws, "SELECT DISTINCT file_hash FROM ledger WHERE replay = 1")
+        assert len(replayed) == 1  # training.replay_fraction's default replays the first file
 
         conn = connect(ws.db)
         cfg = d.cfg
