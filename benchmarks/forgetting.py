@@ -144,7 +144,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             c = out["conditions"][str(f)]
             brief = {k: c["scores"].get(k, {}).get("delta") for k in ("a.jsonl", "general probe")}
-            print(f"replay {f}: delta {brief}, B test loss {b_test_loss:.3f}, gate {decision.reason}")
+            print(
+                f"replay {f}: delta {brief}, B test loss {b_test_loss:.3f}, gate {decision.reason}"
+            )
         return out
     finally:
         shutil.rmtree(root, ignore_errors=True)
