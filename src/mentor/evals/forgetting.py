@@ -210,7 +210,7 @@ def measure(
         for h, name, kind, rows in jobs:
             items = items_from_rows(rows, source=name)
             if kind == "probe" and store.get(conn, lid, store.BASE, h) is None:
-                base = _base_scores(ws, cfg, engine, name, items, interrupt)
+                base = _base_scores(ws, cfg, state, engine, name, items, interrupt)
                 _put(conn, lid, store.BASE, h, name, kind, base, {})
             losses, gen = score(engine, cfg, name, items, interrupt=interrupt)
             mean = sum(losses.values()) / max(len(losses), 1)
@@ -228,18 +228,21 @@ def measure(
 def _base_scores(
     ws: Workspace,
     cfg: Config,
+    state: dict[str, Any],
     engine: Engine,
     name: str,
     items: list[Item],
     interrupt: Interrupt | None,
 ) -> dict[str, float]:
-    """Per-row loss of the untrained base: the engine's base under its adapter, or, for a full
-    fine-tune (no adapters), the workspace's base model loaded once for this."""
-    if engine.adapters():
+    """Per-row loss of the lineage's untrained base: the engine's base under its adapter, or,
+    for a full fine-tune (no adapter to turn off), the base model loaded once for this."""
+    if state.get("method") != "full":
         return score(engine, cfg, name, items, adapter=BASE_ADAPTER, interrupt=interrupt)[0]
     from mentor.evals.runner import eval_engine
 
-    base = eval_engine(cfg.model_path(ws.home), None, cfg)  # freed when this returns
+    saved = Path(str(state.get("base") or ""))
+    path = saved if state.get("base") and saved.is_dir() else cfg.model_path(ws.home)
+    base = eval_engine(path, None, cfg)  # freed when this returns
     return score(base, cfg, name, items, interrupt=interrupt)[0]
 
 
