@@ -43,7 +43,8 @@ def _table(summary: dict[str, Any]) -> Any:
 
     t = Table(title=f"held-out demo puzzles (n={summary['heldout']}, never trained)")
     for col in ("version", "step", "gate", *METRICS):
-        t.add_column(col, justify="left" if col in ("version", "gate") else "right", no_wrap=True)
+        left, fixed = col in ("version", "gate"), col not in METRICS  # metrics wrap on 80 columns
+        t.add_column(col, justify="left" if left else "right", no_wrap=fixed)
     for v in summary["versions"]:
         t.add_row(
             v["version"],
@@ -113,47 +114,54 @@ def demo(
         overrides=list(overrides or []),
     )
 
-    def say(msg: str) -> None:
-        console.print(msg)
-
     try:
         with progress_bar(disable=as_json, transient=True) as bar:
-            tasks: dict[str, Any] = {}
-
-            def tick(name: str, job: Any) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=None, info="in the inbox")
-                if job is not None:
-                    total = job.rows_total or None
-                    bar.update(tasks[name], total=total, completed=job.rows_done, info=job.state)
-
-            def scored(s: Any) -> None:
-                shown = "  ".join(
-                    f"{m} {s.metrics.get(m, float('nan')):.2f}" for m in settings.METRICS
-                )
-                console.print(f"{s.version} ({s.gate}): {shown}")
-
-            run = run_demo(opts, say=say, on_score=scored, tick=tick)
+            run = run_demo(opts, say=console.print, on_score=_print_score, tick=_ticker(bar))
         import json
 
         summary = json.loads((run.ws.home / SUMMARY_FILE).read_text(encoding="utf-8"))
         if as_json:
             print_json(summary)
         else:
-            out.print(_table(summary))
-            b, a, p = summary["before"], summary["after"], summary["p_value"]
-            for m in settings.METRICS:
-                pv = p.get(m)
-                out.print(
-                    f"{m}: {b[m]:.2f} -> {a[m]:.2f}"
-                    + (f" (paired test p={pv:.2g})" if pv is not None else "")
-                )
-            out.print(
-                f"steps {summary['steps']}, {summary['seconds']['total']:.0f} s, peak memory {summary['peak_rss_gib']:.2f} GiB"
-            )
-            out.print(f"page: {summary['artifacts']['page']}")
+            _print_summary(summary)
     finally:
         if keep is None:
             shutil.rmtree(home.parent, ignore_errors=True)
             if not as_json:
                 console.print(f"removed the temporary workspace {home} (--keep DIR keeps one)")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    """The per-version table, before -> after with the paired test, cost and the page."""
+    from mentor.tasks.syllo.demo import METRICS
+
+    out.print(_table(summary))
+    b, a, p = summary["before"], summary["after"], summary["p_value"]
+    for m in METRICS:
+        pv = p.get(m)
+        test = f" (paired test p={pv:.2g})" if pv is not None else ""
+        out.print(f"{m}: {b[m]:.2f} -> {a[m]:.2f}{test}")
+    seconds, peak = summary["seconds"]["total"], summary["peak_rss_gib"]
+    out.print(f"steps {summary['steps']}, {seconds:.0f} s, peak memory {peak:.2f} GiB")
+    out.print(f"page: {summary['artifacts']['page']}")
+
+
+def _ticker(bar: Any) -> Any:
+    """A progress row per file: in the inbox, then its job's rows done and state."""
+    tasks: dict[str, Any] = {}
+
+    def tick(name: str, job: Any) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=None, info="in the inbox")
+        if job is not None:
+            total = job.rows_total or None
+            bar.update(tasks[name], total=total, completed=job.rows_done, info=job.state)
+
+    return tick
+
+
+def _print_score(s: Any) -> None:
+    from mentor.tasks.syllo.demo import METRICS
+
+    shown = "  ".join(f"{m} {s.metrics.get(m, float('nan')):.2f}" for m in METRICS)
+    console.print(f"{s.version} ({s.gate}): {shown}")

@@ -169,21 +169,12 @@ def train(
 
     The CPU cores are divided among the mentor processes computing at once (another training,
     the daemon's children): see mentor.monitor.cpu_share."""
-    from mentor.monitor.cpu_share import CpuShare
     from mentor.train import distributed
 
     app = state(ctx)
     ws = app.workspace()
-    es_flags = []
-    if early_stopping is not None:
-        es_flags.append(f"training.early_stopping.enabled={str(early_stopping > 0).lower()}")
-        if early_stopping > 0:
-            es_flags.append(f"training.early_stopping.patience={early_stopping}")
-    if es_metric is not None:
-        es_flags.append(f"training.early_stopping.metric={es_metric}")
-    if min_delta is not None:
-        es_flags.append(f"training.early_stopping.min_delta={min_delta}")
-    sets = [*es_flags, *(set_ or []), *([f"training.ddp_backend={backend}"] if backend else [])]
+    es = _early_stopping_sets(early_stopping, es_metric, min_delta)
+    sets = [*es, *(set_ or []), *([f"training.ddp_backend={backend}"] if backend else [])]
     cfg = app.config(sets)
     ranks = distributed.ranks()
     nproc = gpus or cfg.training.gpus
@@ -198,12 +189,45 @@ def train(
             "mentor", args, nproc=nproc, accelerate_config=cfg.training.accelerate_config
         )
         raise typer.Exit(subprocess.run(cmd, check=False).returncode)
+    quiet = not ranks.main  # every rank trains; rank 0 reports
+    outcomes = _train_files(ws, cfg, files, force, on_overlength, quiet=json_out or quiet)
+    if quiet:
+        pass
+    elif json_out:
+        print_json({"outcomes": [o.__dict__ for o in outcomes]})
+    else:
+        _print_outcomes(files, outcomes)
+    last = outcomes[-1]
+    if last.status == "failed":
+        raise JobError(last.message)
+
+
+def _early_stopping_sets(
+    patience: int | None, metric: str | None, min_delta: float | None
+) -> list[str]:
+    """The ``--set`` pairs of the early-stopping flags."""
+    sets = []
+    if patience is not None:
+        sets.append(f"training.early_stopping.enabled={str(patience > 0).lower()}")
+        if patience > 0:
+            sets.append(f"training.early_stopping.patience={patience}")
+    if metric is not None:
+        sets.append(f"training.early_stopping.metric={metric}")
+    if min_delta is not None:
+        sets.append(f"training.early_stopping.min_delta={min_delta}")
+    return sets
+
+
+def _train_files(
+    ws: Any, cfg: Any, files: list[Path], force: bool, on_overlength: str | None, *, quiet: bool
+) -> list[Any]:
+    """Train the files in order with a progress bar each; stop at the first not completed."""
+    from mentor.monitor.cpu_share import CpuShare
     from mentor.train import train_file  # loads transformers: not in a launching parent
 
-    quiet = not ranks.main  # every rank trains; rank 0 reports
     outcomes = []
     for f in files:
-        with progress_bar(disable=json_out or quiet) as bar, CpuShare() as share:
+        with progress_bar(disable=quiet) as bar, CpuShare() as share:
             task = bar.add_task(f.name, total=None, info="validating")
 
             def on_progress(p: dict[str, Any], task: Any = task, bar: Any = bar) -> None:
@@ -220,40 +244,26 @@ def train(
         outcomes.append(outcome)
         if outcome.status != "completed":
             break
-    if quiet:
-        pass
-    elif json_out:
-        print_json({"outcomes": [o.__dict__ for o in outcomes]})
-    else:
-        t = Table(title="training")
-        for col in (
-            "file",
-            "status",
-            "rows",
-            "next row",
-            "step",
-            "loss",
-            "val loss",
-            "tok/s",
-            "run",
-        ):
-            t.add_column(col)
-        for f, o in zip(files, outcomes, strict=False):
-            m = o.metrics
-            t.add_row(
-                f.name,
-                o.status,
-                f"{o.rows_trained}/{o.rows_total}",
-                str(o.next_row),
-                str(o.global_step),
-                _fmt(m.get("loss")),
-                _fmt(m.get("val_loss")),
-                _fmt(m.get("tokens_per_s"), ".0f"),
-                o.run_id or "-",
-            )
-        out.print(t)
-        for o in outcomes:
-            out.print(o.message)
-    last = outcomes[-1]
-    if last.status == "failed":
-        raise JobError(last.message)
+    return outcomes
+
+
+def _print_outcomes(files: list[Path], outcomes: list[Any]) -> None:
+    t = Table(title="training")
+    for col in ("file", "status", "rows", "next row", "step", "loss", "val loss", "tok/s", "run"):
+        t.add_column(col)
+    for f, o in zip(files, outcomes, strict=False):
+        m = o.metrics
+        t.add_row(
+            f.name,
+            o.status,
+            f"{o.rows_trained}/{o.rows_total}",
+            str(o.next_row),
+            str(o.global_step),
+            _fmt(m.get("loss")),
+            _fmt(m.get("val_loss")),
+            _fmt(m.get("tokens_per_s"), ".0f"),
+            o.run_id or "-",
+        )
+    out.print(t)
+    for o in outcomes:
+        out.print(o.message)
