@@ -87,6 +87,9 @@ def test_matrix_cli_and_dashboard(workspace) -> None:
     assert got.status_code == 200 and got.json()["cells"] == m["cells"]
     assert got.headers["cache-control"] == "no-store"
     assert client.get("/dashboard/forgetting").status_code == 200
+    # found by the schema fuzz: an id past SQLite's integer range was a 500 (OverflowError)
+    assert client.get("/api/dash/forgetting", params={"lineage": 2**64}).status_code == 400
+    assert client.get("/api/dash/forgetting", params={"lineage": 7}).json()["cells"] == []
 
 
 def test_the_probe_ships_with_the_package() -> None:

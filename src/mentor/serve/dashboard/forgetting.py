@@ -47,6 +47,12 @@ def forgetting_data(dash: Dash, lineage: int | None = None) -> dict[str, Any]:
         conn.close()
 
 
+SQLITE_INT_MAX = 2**63 - 1  # a larger id is refused (400), not an OverflowError in SQLite (a 500)
+
+
 @router.get("/forgetting", response_model=Matrix)
-def forgetting(dash: Dash, lineage: int | None = Query(None)) -> Any:
+def forgetting(
+    dash: Dash,
+    lineage: int | None = Query(None, ge=1, le=SQLITE_INT_MAX, description="Lineage id."),
+) -> Any:
     return forgetting_data(dash, lineage)
