@@ -61,6 +61,7 @@ def test_a_then_b_forgets_a_replay_reduces_it_and_the_gate_refuses(
     workspace, tmp_path, train_cfg, syllo_file
 ) -> None:
     cfg = train_cfg(packing=False, epochs_per_file=2, batch_size=4, learning_rate=3e-3)
+    cfg.training.replay_fraction = 0.0  # the plain run (the default replays a quarter)
     cfg.data.holdout_fraction, cfg.data.holdout_max = 0.4, 8
     cfg.eval.max_new_tokens = 8  # the SYLLO sample's metrics are computed, not what they say
     cfg.forgetting.sample, cfg.forgetting.probe_rows, cfg.forgetting.margin = 2, 8, 0.02
