@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "faults": "Faults injected",
+    "shared": "state.db shared at once",
     "input": "Bad inputs",
     "api": "API: fuzz, auth, traversal, bodies",
     "load": "Load (localhost)",
@@ -52,6 +53,8 @@ def render(lines: list[dict], *, seconds: float | None, rc: int | None) -> tuple
     summary = {
         "faults_injected": totals.get("faults", [0, 0])[0],
         "faults_survived": totals.get("faults", [0, 0])[1],
+        "shared_db_operations": totals.get("shared", [0, 0])[0],
+        "shared_db_failed": totals.get("shared", [0, 0])[0] - totals.get("shared", [0, 0])[1],
         "bad_inputs_tried": totals.get("input", [0, 0])[0],
         "bad_inputs_handled": totals.get("input", [0, 0])[1],
         "api_requests": totals.get("api", [0, 0])[0] + totals.get("load", [0, 0])[0],
@@ -74,11 +77,14 @@ def render(lines: list[dict], *, seconds: float | None, rc: int | None) -> tuple
         "| totals | |",
         "|---|---|",
         f"| faults injected / survived | {summary['faults_injected']} / {summary['faults_survived']} |",
+        f"| state.db operations at once / failed | {summary['shared_db_operations']} / {summary['shared_db_failed']} |",
         f"| bad inputs tried / handled | {summary['bad_inputs_tried']} / {summary['bad_inputs_handled']} |",
         f"| API requests / 5xx | {summary['api_requests']} / {summary['api_5xx']} |",
         f"| load p50 / p99 | {summary['load_p50_ms']} ms / {summary['load_p99_ms']} ms |",
         f"| full size | {summary['full_size']} |",
-        f"| run | pytest exit {rc}, {summary['seconds']} s, load `{os.getloadavg()[0]:.1f}` |",
+        f"| run | pytest exit {rc}, {summary['seconds']} s |"
+        if rc is not None
+        else "| run | rebuilt from a run file (`--from`; see the note) |",
         "",
         "## Each test",
         "",

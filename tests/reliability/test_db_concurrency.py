@@ -106,7 +106,7 @@ def test_daemon_api_dashboard_and_cli_share_state_db(workspace, live_server, tal
     writes = sum(int(o.strip()) for o, _ in outs)
     print(f"\n{writes} write rounds, {len(codes)} reads and CLI calls in {seconds} s, 0 locked")
     tally(
-        "faults",
+        "shared",
         "state.db shared by daemon, CLI, API and dashboard",
         tried=len(codes) + writes,
         held=len(codes) + writes,
