@@ -209,7 +209,7 @@ def test_stop_sigterm_latency_and_daemon_kill9(workspace: Workspace) -> None:
         child = int(q(ws, "SELECT value FROM kv WHERE key = 'daemon.child_pid'")[0][0])
         p.kill()  # kill -9 the daemon: the child checkpoints and stops by itself
         p.wait(10)
-        from mentor.daemon.lock import pid_alive
+        from mentor.monitor.processes import pid_alive
 
         _wait(lambda: not pid_alive(child), 120)
         p = _daemon_proc(ws)  # stale lock taken over; resumes the job

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from helpers.reliability import size
-from mentor.daemon.lock import pid_alive
+from mentor.monitor.processes import pid_alive
 from mentor.paths import Workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600), pytest.mark.reliability_full]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 
 from mentor import control
-from mentor.daemon.lock import lock_holder, pid_alive
+from mentor.daemon.lock import lock_holder
 from mentor.daemon.queue import resume_paused
 from mentor.errors import JobError
+from mentor.monitor.processes import pid_alive
 from mentor.paths import Workspace
 from mentor.store import connect, kv
 from mentor.store.kv import Key

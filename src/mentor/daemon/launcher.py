@@ -27,7 +27,7 @@ from typing import IO, Any
 from mentor import config as config_mod
 from mentor import control
 from mentor.daemon.child import FUNCTIONS
-from mentor.daemon.lock import pid_alive
+from mentor.monitor.processes import pid_alive
 from mentor.paths import Workspace
 from mentor.store import events, jobs, kv
 from mentor.store.kv import Key

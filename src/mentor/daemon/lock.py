@@ -15,23 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mentor.errors import JobError
+from mentor.monitor.processes import pid_alive
 from mentor.paths import Workspace
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def process_start_time(pid: int) -> float | None:

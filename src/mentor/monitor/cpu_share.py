@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from mentor.monitor.processes import pid_alive
+
 
 def registry_dir() -> Path:
     env = os.environ.get("MENTOR_CPU_REGISTRY")
@@ -38,16 +40,6 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class CpuShare:
@@ -91,7 +83,7 @@ class CpuShare:
                 pid = int(f.name)
             except ValueError:
                 continue
-            if pid == self.pid or _alive(pid):
+            if pid == self.pid or pid_alive(pid):
                 n += 1
             else:
                 f.unlink(missing_ok=True)
