@@ -10,10 +10,13 @@ decode step (``EVALUATION_ACTIONS``): it is cut and runs again later.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mentor.errors import ConfigError
@@ -83,3 +86,17 @@ def training_reader(
         return str(data["action"])
 
     return read_action
+
+
+@contextlib.contextmanager
+def on_sigterm(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """SIGTERM calls ``handler`` inside the block, and the previous handler is back after it.
+    Signal handlers belong to the main thread: elsewhere the block runs without one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -25,7 +25,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 from mentor import config as config_mod
 from mentor.config import Config
+from mentor.control import on_sigterm
 from mentor.errors import JobError, WorkspaceError
 from mentor.paths import Workspace, atomic_write_text
 from mentor.store import connect, jobs
@@ -297,14 +297,8 @@ def _exit_on_sigterm() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
 
-    if threading.current_thread() is not threading.main_thread():
+    with on_sigterm(handler):
         yield
-        return
-    before = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def _ticker(

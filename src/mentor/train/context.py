@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 
 from mentor import control as control_channel
 from mentor.config import Config
+from mentor.control import on_sigterm
 from mentor.data.packing import PaddedCollator
 from mentor.models.nll import row_nll
 from mentor.paths import Workspace
@@ -332,14 +331,8 @@ class RunContext:
     def stop_on_sigterm(self) -> Iterator[None]:
         """SIGTERM checkpoints and stops at the end of the current optimizer step (lessons 16)."""
 
-        def on_sigterm(signum: int, frame: Any) -> None:
+        def flag(signum: int, frame: Any) -> None:
             self.sigterm = True
 
-        if threading.current_thread() is not threading.main_thread():
+        with on_sigterm(flag):
             yield
-            return
-        old = signal.signal(signal.SIGTERM, on_sigterm)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGTERM, old)

@@ -10,8 +10,6 @@ pruned) or the budget is spent; write the best trial's changed keys as a config 
 from __future__ import annotations
 
 import datetime as dt
-import signal
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import yaml
 from mentor import config as config_mod
 from mentor.config import Config
 from mentor.config_patch import flatten, nest
+from mentor.control import on_sigterm
 from mentor.errors import ConfigError, DataError, JobError
 from mentor.paths import Workspace, atomic_write_text
 from mentor.tune import study as study_mod
@@ -174,7 +173,9 @@ def run_search(
         on_progress=events.trial_progress,
         stop_requested=lambda: stop["flag"],
     )
-    with study_mod.study_lock(ws, name), _sigterm_flag(stop):
+    # SIGTERM between trials stops the search after the trial in flight (which train_file
+    # stops and checkpoints itself)
+    with study_mod.study_lock(ws, name), on_sigterm(lambda *_: stop.update(flag=True)):
         study, storage = study_mod.open_study(
             ws,
             name,
@@ -276,26 +277,6 @@ def _requeue_interrupted(study: Any, max_retries: int) -> None:
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     if failed and failed[-1].user_attrs.get("note", "").startswith(("interrupted", "stopped")):
         study_mod.retry(study, failed[-1], max_retries)
-
-
-class _sigterm_flag:
-    """SIGTERM between trials sets a flag: the search stops after the trial in flight (which
-    ``train_file`` stops and checkpoints itself). Main thread only; restored on exit."""
-
-    def __init__(self, stop: dict[str, bool]) -> None:
-        self.stop = stop
-        self.old: Any = None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self.old = signal.signal(signal.SIGTERM, self._on)
-
-    def _on(self, signum: int, frame: Any) -> None:
-        self.stop["flag"] = True
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.old is not None:
-            signal.signal(signal.SIGTERM, self.old)
 
 
 def _round(value: Any) -> Any:
