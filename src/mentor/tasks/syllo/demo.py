@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 TIER = "easy"
-WORDS = 150  # the most frequent eligible words: a pool a 1M model learns in minutes
-MODEL_SIZE: Literal["demo"] = "demo"  # models/tiny.py: the xs shape, tokenizer trained on this pool
-PUZZLES = 15_000  # training puzzles over all files: 10 minutes on 2 cores (docs/demo.md)
+WORDS = 150  # the most frequent eligible words: a pool a tiny model learns in minutes
+MODEL_SIZE: Literal["demo"] = "demo"  # models/tiny.py: 3 layers of 96, its own tokenizer
+PUZZLES = 23_100  # training puzzles over all files: 10 minutes on 2 cores (docs/demo.md)
 FILES = 3  # dropped one after another; one optimizer and one schedule across them
 HELDOUT = 50  # held-out puzzles (new puzzles over the same words), evaluated after each file
 TRAIN_SEED = 1000  # file k of demo seed s: TRAIN_SEED + 100 * s + k
