@@ -46,11 +46,10 @@ def reshape(model: Path, layers: int, hidden: int, seed: int) -> None:
 
 def main() -> None:
     from mentor import config as config_mod
-    from mentor.demo.run import write_rows
+    from mentor.demo.run import heldout_rows, training_rows, write_rows
     from mentor.evals.runner import evaluate
     from mentor.models.tiny import build_tiny
     from mentor.tasks.syllo import demo as settings
-    from mentor.tasks.syllo.generate import generate
     from mentor.train import train_file
     from mentor.workspace import init_workspace
 
@@ -74,16 +73,7 @@ def main() -> None:
         reshape(model, args.layers, args.hidden, args.seed)
     ws = init_workspace(root, model=str(model), seed=args.seed)
     heldout = root / "heldout.jsonl"
-    write_rows(
-        heldout,
-        generate(
-            settings.HELDOUT,
-            settings.heldout_seed(args.seed),
-            tier=settings.TIER,
-            vocab_size=settings.WORDS,
-            split="heldout",
-        ),
-    )
+    write_rows(heldout, heldout_rows(args.seed, settings.HELDOUT))
     overlay = [s for s in settings.CONFIG if not s.startswith("training.horizon_tokens=")]
     horizon = f"training.horizon_tokens={args.puzzles * settings.TOKENS_PER_PUZZLE}"
     cfg = config_mod.load(ws.config_file, [*overlay, horizon, "eval.max_new_tokens=200", *args.set])
@@ -94,12 +84,7 @@ def main() -> None:
     t0 = time.time()
     for k in range(args.files):
         path = root / f"syllo_demo_{k + 1:02d}.jsonl"
-        rows = generate(
-            per_file,
-            settings.train_seed(args.seed, k),
-            tier=settings.TIER,
-            vocab_size=settings.WORDS,
-        )
+        rows = training_rows(args.seed, k, per_file)
         write_rows(path, rows)
         t1 = time.time()
         out = train_file(ws, cfg, path)

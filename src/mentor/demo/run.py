@@ -113,7 +113,6 @@ def demo_overrides(opts: DemoOptions, port: int) -> list[str]:
 def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
     """A new workspace with the demo model and config, and the demo's data files (not yet in
     the inbox)."""
-    from mentor.tasks.syllo.generate import generate
     from mentor.workspace import init_workspace
 
     home = opts.workspace.expanduser().resolve()
@@ -138,23 +137,12 @@ def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
     first_rows: list[dict[str, Any]] = []
     for k in range(opts.files):
         f = data / f"syllo_demo_{k + 1:02d}.jsonl"
-        rows = generate(
-            per_file,
-            settings.train_seed(opts.seed, k),
-            tier=settings.TIER,
-            vocab_size=settings.WORDS,
-        )
+        rows = training_rows(opts.seed, k, per_file)
         first_rows = first_rows or rows
         write_rows(f, rows)
         files.append(f)
     heldout = data / f"{HELDOUT_NAME}.jsonl"
-    rows = generate(
-        opts.heldout,
-        settings.heldout_seed(opts.seed),
-        tier=settings.TIER,
-        vocab_size=settings.WORDS,
-        split="heldout",
-    )
+    rows = heldout_rows(opts.seed, opts.heldout)
     write_rows(heldout, rows)
     say(
         f"data: {opts.files} files x {per_file} puzzles over {settings.WORDS} words, "
@@ -164,6 +152,27 @@ def prepare(opts: DemoOptions, say: Callable[[str], None]) -> DemoRun:
     cfg = config_mod.load(ws.config_file, [cap, *demo_overrides(opts, free_port())])
     atomic_write_text(ws.config_file, config_mod.commented_yaml(cfg))
     return DemoRun(ws, cfg, opts, heldout, files)
+
+
+def training_rows(seed: int, file_index: int, n: int) -> list[dict[str, Any]]:
+    """Training file ``file_index`` of demo seed ``seed``: ``n`` puzzles over the demo words."""
+    from mentor.tasks.syllo.generate import generate
+
+    seed_k = settings.train_seed(seed, file_index)
+    return generate(n, seed_k, tier=settings.TIER, vocab_size=settings.WORDS)
+
+
+def heldout_rows(seed: int, n: int) -> list[dict[str, Any]]:
+    """The held-out puzzles of demo seed ``seed``: new puzzles over the same words."""
+    from mentor.tasks.syllo.generate import generate
+
+    return generate(
+        n,
+        settings.heldout_seed(seed),
+        tier=settings.TIER,
+        vocab_size=settings.WORDS,
+        split="heldout",
+    )
 
 
 def answer_cap(model: Path, rows: list[dict[str, Any]]) -> int:
@@ -289,16 +298,14 @@ def gate_status(ws: Workspace, version: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the run
-@contextlib.contextmanager
-def _exit_on_sigterm() -> Iterator[None]:
+def _exit_on_sigterm() -> contextlib.AbstractContextManager[None]:
     """SIGTERM unwinds like Ctrl-C, so the daemon and the dashboard are stopped on the way out
     (the daemon checkpoints) instead of being left running without the demo."""
 
     def handler(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
 
-    with on_sigterm(handler):
-        yield
+    return on_sigterm(handler)
 
 
 def _ticker(
